@@ -1,0 +1,175 @@
+"""Network files and atomic writes.
+
+A network file is one ``.npz`` archive (a zip of ``.npy`` arrays, readable by
+``numpy.load`` in any framework's environment) holding:
+
+    W_in   float64 (N, n_in)       J      float64 (N, N)     b  float64 (N,)
+    W_out  float64 (n_out, N)      b_out  float64 (n_out,)   h0 float64 (N,)
+    metadata   0-d unicode array: a JSON object
+
+The weights follow equations (1) and (2) of ``molap_np.rnn``: ``W_in @ x``,
+``J @ h``, ``W_out @ h``, the orientation PyTorch uses too. The metadata
+holds at least::
+
+    {"format": "molap_np.network", "format_version": 1,
+     "n_in": ..., "N": ..., "n_out": ..., "module_sizes": [...],
+     "task": ... or null, "seed": ... or null, "training": {...}}
+
+Files are written whole or not at all (a temporary file in the same folder,
+then an atomic rename) and read with ``allow_pickle=False``, so loading never
+runs code from a file.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .rnn import PARAM_NAMES, check_params
+
+FORMAT_NAME = "molap_np.network"
+FORMAT_VERSION = 1
+
+
+class NetworkFileError(ValueError):
+    """A network file is corrupt, foreign or of another format version."""
+
+
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file, then rename to path.
+
+    An interrupted write leaves at most a stray temporary file, never a
+    half-written ``path``.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_network(path, params, module_sizes=None, task=None, seed=None, **extra):
+    """Write a network file (see the module docstring), atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Target file; ``.npz`` is the expected suffix.
+    params : dict of ndarray
+        The six weights.
+    module_sizes : sequence of int, optional
+        Units per module; one module of N units if omitted.
+    task, seed : optional
+        Recorded in the metadata.
+    **extra
+        Further JSON-serialisable metadata (training settings, strategy...).
+    """
+    N, n_in, n_out = check_params(params)
+    module_sizes = [N] if module_sizes is None else [int(m) for m in module_sizes]
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "n_in": n_in,
+        "N": N,
+        "n_out": n_out,
+        "module_sizes": module_sizes,
+        "task": task,
+        "seed": seed,
+        **extra,
+    }
+    arrays = {name: np.asarray(params[name], dtype=np.float64) for name in PARAM_NAMES}
+    arrays["metadata"] = np.array(json.dumps(metadata, allow_nan=False))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_network(path):
+    """Read a network file written by ``save_network``.
+
+    Returns
+    -------
+    params : dict of ndarray
+        The six weights, float64.
+    metadata : dict
+
+    Raises
+    ------
+    NetworkFileError
+        If the file is not a complete network file of this format version.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise NetworkFileError(f"{path}: not a readable .npz archive ({err})") from err
+    except ValueError as err:
+        # numpy refuses object arrays without pickle: a foreign or unsafe file.
+        raise NetworkFileError(f"{path}: refused to load ({err})") from err
+
+    metadata = _read_metadata(path, contents)
+    params = {}
+    for name in PARAM_NAMES:
+        if name not in contents:
+            raise NetworkFileError(f"{path}: weight {name!r} is missing")
+        if contents[name].dtype != np.float64:
+            raise NetworkFileError(
+                f"{path}: {name} is {contents[name].dtype}, expected float64"
+            )
+        params[name] = contents[name]
+    try:
+        N, n_in, n_out = check_params(params)
+    except ValueError as err:
+        raise NetworkFileError(f"{path}: {err}") from err
+    if (N, n_in, n_out) != (metadata["N"], metadata["n_in"], metadata["n_out"]):
+        raise NetworkFileError(
+            f"{path}: weights have N, n_in, n_out = {(N, n_in, n_out)} but the "
+            f"metadata says {(metadata['N'], metadata['n_in'], metadata['n_out'])}"
+        )
+    if sum(metadata["module_sizes"]) != N:
+        raise NetworkFileError(f"{path}: module_sizes do not sum to N = {N}")
+    if not all(np.all(np.isfinite(p)) for p in params.values()):
+        raise NetworkFileError(f"{path}: weights contain NaN or inf")
+    return params, metadata
+
+
+def _read_metadata(path, contents):
+    if "metadata" not in contents or contents["metadata"].dtype.kind != "U":
+        raise NetworkFileError(f"{path}: no metadata; not a molap_np network file")
+    try:
+        metadata = json.loads(str(contents["metadata"]))
+    except json.JSONDecodeError as err:
+        raise NetworkFileError(f"{path}: metadata is not valid JSON ({err})") from err
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise NetworkFileError(f"{path}: not a {FORMAT_NAME} file")
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise NetworkFileError(
+            f"{path}: format version {version}, this molap_np reads version "
+            f"{FORMAT_VERSION}"
+        )
+    for key in ("N", "n_in", "n_out", "module_sizes"):
+        if key not in metadata:
+            raise NetworkFileError(f"{path}: metadata lacks {key!r}")
+    return metadata

@@ -1,0 +1,1 @@
+"""The multi-task strategies compared in the study, one file each."""
