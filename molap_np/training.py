@@ -221,7 +221,9 @@ def train(
         return loss_fn({**params, **train_arrays}, batch, l2)
 
     loss_and_grad = value_and_grad(loss_of)
-    log = TrainingLog(np.zeros(steps), trainable_params=trainable_count(params, trainable))
+    log = TrainingLog(
+        np.zeros(steps), trainable_params=trainable_count(params, trainable)
+    )
     start = time.perf_counter()
     for step in range(steps):
         batch = sample_batch(rng)
