@@ -233,6 +233,14 @@ def make_batch(task, batch_size, rng, noise=True, timing="fixed"):
     -------
     TaskBatch
         ``inputs`` (T, B, n_in) and ``targets`` (T, B, n_out), float64.
+        ``params["theta"]`` is the stimulus direction (an Anti task's answer
+        is ``theta + pi``).
+
+    Notes
+    -----
+    The noise is drawn last, so two generators in the same state give the
+    same trials with ``noise=True`` and ``noise=False``, the second without
+    the noise.
     """
     check_task(task)
     _check_batch_args(batch_size, rng, timing)
@@ -283,6 +291,11 @@ def make_corpus_batch(batch_size, rng, tasks=TASK_NAMES, noise=True, timing="fix
     CorpusBatch
         ``inputs`` (T, B, 25) and ``targets`` (T, B, 22) for all nine tasks.
     """
+    if isinstance(tasks, str):
+        raise TypeError(
+            f"tasks must be a sequence of task names, got the string {tasks!r}; "
+            f"write tasks=({tasks!r},) for one task"
+        )
     tasks = tuple(tasks)
     if not tasks:
         raise ValueError("tasks must name at least one task")
