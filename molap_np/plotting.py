@@ -56,8 +56,18 @@ def plot_trial(batch, trial=0, outputs=None, axes=None):
     matplotlib.figure.Figure
     """
     check_task(batch.task)
+    if isinstance(trial, bool) or not isinstance(trial, (int, np.integer)):
+        raise TypeError(f"trial must be an int, got {type(trial).__name__}")
     if not 0 <= trial < batch.batch_size:
-        raise IndexError(f"trial {trial} outside the batch of {batch.batch_size}")
+        raise IndexError(
+            f"trial {trial} outside the batch of {batch.batch_size} "
+            f"(valid: 0 .. {batch.batch_size - 1})"
+        )
+    if outputs is not None and np.shape(outputs) != batch.targets.shape:
+        raise ValueError(
+            f"outputs have shape {np.shape(outputs)}, but the {batch.task} "
+            f"batch's targets have shape {batch.targets.shape} (T, B, n_out)"
+        )
     if axes is None:
         fig, axes = plt.subplots(2, 1, figsize=(7, 4.5), sharex=True)
     fig = axes[0].figure
