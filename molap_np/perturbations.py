@@ -1,0 +1,918 @@
+"""Damage to trained networks, and how each strategy's skills degrade.
+
+Every strategy's network follows equations (1) and (2) of ``molap_np.rnn``::
+
+    h[t+1] = tanh(W_in x[t] + J h[t] + b)        y[t] = W_out h[t+1] + b_out
+
+A perturbation acts after training, and nothing is retrained. Five act on the
+recurrent matrix [J b], the (N, N + 1) array of J with b as its last column
+(MOLAP.md section 7):
+
+    silence_weights       a fraction p of all N (N + 1) entries set to 0
+    lesion_units          a fraction p of the units removed (see below)
+    weight_noise          Gaussian noise on every entry, std = size * std([J b])
+    silence_in_module_k   a fraction p of module k's diagonal block of J set
+                          to 0; p = 1 silences the whole module
+    silence_between       a fraction p of the blocks between modules set to
+                          0; p = 1 silences every inter-module weight
+
+Exactly round(p * count) entries (or units) are hit. Two more, beyond the
+paper, leave the weights alone and disturb the trial instead:
+
+    input_noise           extra Gaussian noise of std = size on every input
+                          channel on the steps that already carry the task's
+                          own noise (10 .. 109)
+    state_noise           Gaussian noise of std = size added to h[t+1] after
+                          every step (``state_noise`` of ``rnn.forward``)
+
+Lesioning unit i zeroes column i of J and of W_out. Its activity h_i reaches
+the rest of the network only through J[:, i] h_i and the outputs only through
+W_out[:, i] h_i, so with those columns at zero the network computes exactly
+what it would if h_i were clamped to 0 in the recurrence and in the readout.
+(The unit's own row is left alone: it still computes a value nobody reads.)
+
+Relative weight noise makes networks of different size and weight scale
+comparable: a noise of size 0.5 is half the spread of the weights it hits.
+
+Networks without modules (one module of N units) have no blocks to silence.
+For them the module perturbations act on the same kind of index blocks, N
+split into 3 near-equal consecutive groups, as a control: the blocks mean
+nothing to such a network, so any difference from MoLaP's result is the
+effect of its modules.
+
+Randomness is drawn once per draw and reused across sizes ("common random
+numbers"): the silenced entries at p = 0.2 include those at p = 0.1, and the
+noise at size 0.5 is the noise at size 0.25 doubled. Each curve is then the
+same damage growing, and its wiggles are not resampling noise.
+"""
+
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .metrics import evaluate
+from .rnn import check_params, forward, module_mask
+from .tasks import N_BLANK, TASK_SIZES
+
+CRITERIA = ("paper_accuracy", "strict_accuracy")
+CONTROL_MODULES = 3
+
+
+# ----------------------------------------------------------------------------
+# Running a task network on possibly damaged weights
+
+
+def run_network(network, inputs, params=None, state_noise=None):
+    """Task outputs of a TaskNetwork, optionally damaged or noisy.
+
+    Parameters
+    ----------
+    network : TaskNetwork
+    inputs : ndarray, shape (T, B, n_in)
+        The task's inputs (padded to the network's width here).
+    params : dict of ndarray, optional
+        Weights replacing the network's own (a damaged copy, say).
+    state_noise : ndarray, shape (T, B, N), optional
+        Added to h[t+1] after each step.
+
+    Returns
+    -------
+    ndarray, shape (T, B, n_out)
+    """
+    params = network.params if params is None else params
+    _, outputs = forward(params, network.network_inputs(inputs), state_noise)
+    return outputs[:, :, : TASK_SIZES[network.task][1]]
+
+
+# ----------------------------------------------------------------------------
+# Which entries of [J b] a perturbation may hit
+
+
+def perturbation_modules(module_sizes, N):
+    """Module sizes the module perturbations act on.
+
+    A network's own modules, or for a network of a single module the control
+    split of N into 3 near-equal consecutive blocks (200 -> 67, 67, 66).
+    """
+    module_sizes = (N,) if module_sizes is None else tuple(int(m) for m in module_sizes)
+    if sum(module_sizes) != N:
+        raise ValueError(f"module_sizes {list(module_sizes)} do not sum to N = {N}")
+    if len(module_sizes) > 1:
+        return module_sizes
+    return tuple(len(a) for a in np.array_split(np.arange(N), CONTROL_MODULES))
+
+
+def _entries(mask):
+    """Flat indices into [J b] (N, N + 1) of an (N, N) mask of J."""
+    with_b = np.concatenate([mask, np.zeros((mask.shape[0], 1), bool)], axis=1)
+    return np.flatnonzero(with_b)
+
+
+def all_entries(N, module_sizes=None):
+    """Flat indices of every entry of [J b]: all of J and all of b."""
+    return np.arange(N * (N + 1))
+
+
+def module_entries(N, module_sizes=None, module=0):
+    """Flat indices into [J b] of module ``module``'s diagonal block of J."""
+    blocks = perturbation_modules(module_sizes, N)
+    if not 0 <= module < len(blocks):
+        raise ValueError(
+            f"module {module} does not exist; this network's blocks are "
+            f"{list(blocks)} (module indices 0 .. {len(blocks) - 1})"
+        )
+    return _entries(module_mask(blocks, module))
+
+
+def between_entries(N, module_sizes=None):
+    """Flat indices into [J b] of every weight of J joining two modules."""
+    blocks = perturbation_modules(module_sizes, N)
+    within = np.zeros((N, N), dtype=bool)
+    for k in range(len(blocks)):
+        within |= module_mask(blocks, k)
+    return _entries(~within)
+
+
+def hit_count(p, total):
+    """How many of ``total`` items a fraction p hits: round(p * total)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a fraction must lie in [0, 1], got {p}")
+    return int(round(p * total))
+
+
+# ----------------------------------------------------------------------------
+# Weight perturbations, each in two steps: draw the randomness, then apply a
+# size. The public functions below do both.
+
+
+def _split(params, Jb):
+    """A copy of ``params`` with J and b taken from [J b]."""
+    damaged = dict(params)
+    damaged["J"], damaged["b"] = Jb[:, :-1], Jb[:, -1]
+    return damaged
+
+
+def _joined(params):
+    """[J b], shape (N, N + 1), a new array."""
+    return np.concatenate([params["J"], params["b"][:, None]], axis=1)
+
+
+def _silence(params, p, order, entries):
+    """Zero the first round(p * len(entries)) of ``entries[order]``."""
+    Jb = _joined(params)
+    hit = entries[order[: hit_count(p, len(entries))]]
+    Jb.flat[hit] = 0.0
+    return _split(params, Jb)
+
+
+def _lesion(params, p, order):
+    """Zero the columns of J and W_out of the first round(p N) units."""
+    units = order[: hit_count(p, len(order))]
+    damaged = dict(params)
+    damaged["J"] = params["J"].copy()
+    damaged["W_out"] = params["W_out"].copy()
+    damaged["J"][:, units] = 0.0
+    damaged["W_out"][:, units] = 0.0
+    return damaged
+
+
+def _noise(params, size, z):
+    """Add size * std([J b]) * z to [J b]; z is (N, N + 1) standard normal."""
+    if size < 0:
+        raise ValueError(f"a noise size must be >= 0, got {size}")
+    Jb = _joined(params)
+    return _split(params, Jb + size * Jb.std() * z)
+
+
+def silence_weights(params, p, rng, module_sizes=None):
+    """Silence a random fraction p of all entries of [J b].
+
+    Parameters
+    ----------
+    params : dict of ndarray
+        Trained weights; not modified.
+    p : float in [0, 1]
+        round(p * N (N + 1)) entries, drawn without replacement, become 0.
+    rng : numpy.random.Generator
+    module_sizes : sequence of int, optional
+        Unused; accepted so that every perturbation has one signature.
+
+    Returns
+    -------
+    dict of ndarray
+        New weights; J and b are new arrays, the others are shared.
+    """
+    N = check_params(params)[0]
+    entries = all_entries(N)
+    return _silence(params, p, rng.permutation(len(entries)), entries)
+
+
+def lesion_units(params, p, rng, module_sizes=None):
+    """Lesion a random fraction p of the units: round(p N) of them.
+
+    Their columns of J and W_out become 0, which removes their activity from
+    the recurrence and the readout (see the module docstring).
+    """
+    N = check_params(params)[0]
+    return _lesion(params, p, rng.permutation(N))
+
+
+def weight_noise(params, size, rng, module_sizes=None):
+    """Add Gaussian noise of std ``size * std([J b])`` to every entry of [J b]."""
+    N = check_params(params)[0]
+    return _noise(params, size, rng.standard_normal((N, N + 1)))
+
+
+def silence_within_module(params, p, rng, module_sizes=None, module=0):
+    """Silence a random fraction p of module ``module``'s block of J.
+
+    ``module`` counts from 0. Without modules, the blocks are the control
+    split of ``perturbation_modules``.
+    """
+    N = check_params(params)[0]
+    entries = module_entries(N, module_sizes, module)
+    return _silence(params, p, rng.permutation(len(entries)), entries)
+
+
+def silence_between_fraction(params, p, rng, module_sizes=None):
+    """Silence a random fraction p of the weights of J between modules."""
+    N = check_params(params)[0]
+    entries = between_entries(N, module_sizes)
+    return _silence(params, p, rng.permutation(len(entries)), entries)
+
+
+def silence_module(params, module, module_sizes=None):
+    """Silence module ``module``'s whole diagonal block of J (no randomness)."""
+    N = check_params(params)[0]
+    entries = module_entries(N, module_sizes, module)
+    return _silence(params, 1.0, np.arange(len(entries)), entries)
+
+
+def silence_between_modules(params, module_sizes=None):
+    """Silence every weight of J between two modules (no randomness)."""
+    N = check_params(params)[0]
+    entries = between_entries(N, module_sizes)
+    return _silence(params, 1.0, np.arange(len(entries)), entries)
+
+
+# ----------------------------------------------------------------------------
+# The registry: one object per perturbation, with one interface for all
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A perturbation with its default sizes.
+
+    Applying one takes two steps, so that a draw can be shared: ``draw``
+    takes the randomness from a generator, and ``run`` gives a network's
+    outputs under the perturbation at a given size for that draw. The same
+    draw at a larger size is the same damage, grown.
+
+    Attributes
+    ----------
+    name : str
+    target : {"weights", "inputs", "state"}
+        What is disturbed: the recurrent weights [J b] (damage to the
+        network, shared by every task that runs on it), or each trial's
+        inputs or hidden state (noise, independent per task).
+    sizes : tuple of float
+        Default grid, starting at 0 (the intact network).
+    unit : str
+        What a size means, for axis labels.
+    exact_sizes : tuple of float
+        Sizes at which the result does not depend on the draw.
+    """
+
+    name: str
+    target: str
+    sizes: tuple
+    unit: str
+    exact_sizes: tuple = (0.0,)
+
+    def draw(self, network, inputs_shape, rng):
+        """The random part of the perturbation, for ``network``.
+
+        ``inputs_shape`` is the task inputs' (T, B, n_in); weight
+        perturbations ignore it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no draw")
+
+    def run(self, network, inputs, size, draw):
+        """Task outputs (T, B, n_out) of ``network`` under this perturbation."""
+        raise NotImplementedError(f"{type(self).__name__} defines no run")
+
+    def apply(self, network, size, rng):
+        """The perturbed network as a function ``inputs -> outputs``.
+
+        Weight damage is drawn now and kept; noise is drawn anew on every
+        call.
+        """
+        if self.target == "weights":
+            draw = self.draw(network, None, rng)
+            return lambda inputs: self.run(network, inputs, size, draw)
+        return lambda inputs: self.run(
+            network, inputs, size, self.draw(network, inputs.shape, rng)
+        )
+
+
+@dataclass(frozen=True)
+class Silencing(Perturbation):
+    """Set a fraction p of some entries of [J b] to zero.
+
+    ``entries(N, module_sizes)`` gives the flat indices into [J b] that may
+    be hit; the draw is the order in which they are.
+    """
+
+    entries: object = all_entries
+
+    def _entries(self, network):
+        return self.entries(network.params["J"].shape[0], network.module_sizes)
+
+    def draw(self, network, inputs_shape, rng):
+        return rng.permutation(len(self._entries(network)))
+
+    def damage(self, network, size, draw):
+        """New weights of ``network`` with the first hits of ``draw`` at 0."""
+        return _silence(network.params, size, draw, self._entries(network))
+
+    def run(self, network, inputs, size, draw):
+        return run_network(network, inputs, self.damage(network, size, draw))
+
+
+@dataclass(frozen=True)
+class Lesion(Perturbation):
+    """Remove a fraction p of the units (zero their columns of J, W_out)."""
+
+    def draw(self, network, inputs_shape, rng):
+        return rng.permutation(network.params["J"].shape[0])
+
+    def damage(self, network, size, draw):
+        return _lesion(network.params, size, draw)
+
+    def run(self, network, inputs, size, draw):
+        return run_network(network, inputs, self.damage(network, size, draw))
+
+
+@dataclass(frozen=True)
+class WeightNoise(Perturbation):
+    """Add noise of std size * std([J b]) to every entry of [J b]."""
+
+    def draw(self, network, inputs_shape, rng):
+        N = network.params["J"].shape[0]
+        return rng.standard_normal((N, N + 1))
+
+    def damage(self, network, size, draw):
+        return _noise(network.params, size, draw)
+
+    def run(self, network, inputs, size, draw):
+        return run_network(network, inputs, self.damage(network, size, draw))
+
+
+@dataclass(frozen=True)
+class InputNoise(Perturbation):
+    """Extra input noise of std ``size`` on the steps after the blank ones."""
+
+    def draw(self, network, inputs_shape, rng):
+        z = rng.standard_normal(inputs_shape)  # (T, B, n_in)
+        z[:N_BLANK] = 0.0
+        return z
+
+    def run(self, network, inputs, size, draw):
+        if size < 0:
+            raise ValueError(f"a noise size must be >= 0, got {size}")
+        return run_network(network, inputs + size * draw)
+
+
+@dataclass(frozen=True)
+class StateNoise(Perturbation):
+    """Noise of std ``size`` added to the hidden state after every step."""
+
+    def draw(self, network, inputs_shape, rng):
+        T, B = inputs_shape[:2]
+        return rng.standard_normal((T, B, network.params["J"].shape[0]))
+
+    def run(self, network, inputs, size, draw):
+        if size < 0:
+            raise ValueError(f"a noise size must be >= 0, got {size}")
+        return run_network(network, inputs, state_noise=size * draw)
+
+
+def _module_entries(module):
+    def entries(N, module_sizes):
+        return module_entries(N, module_sizes, module)
+
+    return entries
+
+
+FRACTION = "fraction of"
+FRACTIONS = (0.0, 0.5, 1.0)
+_REGISTERED = (
+    Silencing(
+        "silence_weights",
+        "weights",
+        (0.0, 0.05, 0.1, 0.2, 0.4),
+        f"{FRACTION} [J b] entries silenced",
+        (0.0, 1.0),
+    ),
+    Lesion(
+        "lesion_units",
+        "weights",
+        (0.0, 0.05, 0.1, 0.2, 0.4),
+        f"{FRACTION} units lesioned",
+        (0.0, 1.0),
+    ),
+    WeightNoise(
+        "weight_noise",
+        "weights",
+        (0.0, 0.1, 0.25, 0.5, 1.0),
+        "noise std / std of [J b]",
+    ),
+    *(
+        Silencing(
+            f"silence_in_module_{k + 1}",
+            "weights",
+            FRACTIONS,
+            f"{FRACTION} module {k + 1}'s block silenced",
+            (0.0, 1.0),
+            _module_entries(k),
+        )
+        for k in range(CONTROL_MODULES)
+    ),
+    Silencing(
+        "silence_between",
+        "weights",
+        FRACTIONS,
+        f"{FRACTION} inter-module weights silenced",
+        (0.0, 1.0),
+        between_entries,
+    ),
+    InputNoise("input_noise", "inputs", (0.0, 0.1, 0.2, 0.4, 0.8), "input noise std"),
+    StateNoise("state_noise", "state", (0.0, 0.02, 0.05, 0.1, 0.2), "state noise std"),
+)
+PERTURBATIONS = {p.name: p for p in _REGISTERED}
+PERTURBATION_NAMES = tuple(PERTURBATIONS)
+
+
+def get_perturbation(name):
+    """The registered perturbation called ``name``, or a clear error."""
+    if name not in PERTURBATIONS:
+        raise ValueError(
+            f"unknown perturbation {name!r}; valid: {', '.join(PERTURBATION_NAMES)}"
+        )
+    return PERTURBATIONS[name]
+
+
+# ----------------------------------------------------------------------------
+# Robustness curves
+
+
+def shared_groups(networks):
+    """Tasks whose networks share the same recurrent weights [J b].
+
+    MoLaP's task networks share J and b; DNI's and the joint network's share
+    everything; separate networks share nothing. Damage to [J b] is drawn
+    once per group, so that every task of a shared network sees the same
+    damaged network.
+
+    Parameters
+    ----------
+    networks : dict of str to TaskNetwork
+
+    Returns
+    -------
+    list of list of str
+        Groups of task names, in the order of ``networks``.
+    """
+    groups = []
+    for task, net in networks.items():
+        for group in groups:
+            first = networks[group[0]]
+            if (
+                np.array_equal(first.params["J"], net.params["J"])
+                and np.array_equal(first.params["b"], net.params["b"])
+                and tuple(first.module_sizes) == tuple(net.module_sizes)
+            ):
+                group.append(task)
+                break
+        else:
+            groups.append([task])
+    return groups
+
+
+def _key(text):
+    """A stable integer for a name, to key random streams."""
+    return zlib.crc32(text.encode())
+
+
+def _check_grids(names, sizes):
+    """The size grid of each perturbation: the default, or from ``sizes``."""
+    sizes = sizes or {}
+    unknown = sorted(set(sizes) - set(names))
+    if unknown:
+        raise ValueError(f"sizes given for perturbations not swept: {unknown}")
+    grids = {}
+    for name in names:
+        grid = tuple(float(s) for s in sizes.get(name, PERTURBATIONS[name].sizes))
+        if len(grid) < 2 or grid[0] != 0.0 or np.any(np.diff(grid) <= 0):
+            raise ValueError(
+                f"sizes of {name} must start at 0 (the intact network) and "
+                f"increase, with at least two values; got {list(grid)}"
+            )
+        grids[name] = grid
+    return grids
+
+
+def _sweep_one(perturbation, grid, networks, groups, batches, intact, draws, key):
+    """Accuracies ``{task: {criterion: (sizes, draws)}}`` of one strategy."""
+    scores = {t: {c: np.zeros((len(grid), draws)) for c in CRITERIA} for t in networks}
+    for d in range(draws):
+        for group in groups:
+            shared = None
+            if perturbation.target == "weights":
+                stream = np.random.default_rng([*key, _key(group[0]), d])
+                shared = perturbation.draw(networks[group[0]], None, stream)
+
+            for task in group:
+                net, batch = networks[task], batches[task]
+                draw = shared
+                if draw is None:
+                    stream = np.random.default_rng([*key, _key(task), d])
+                    draw = perturbation.draw(net, batch.inputs.shape, stream)
+
+                for i, size in enumerate(grid):
+                    if size == 0.0:
+                        result = intact[task]
+                    elif d > 0 and size in perturbation.exact_sizes:
+                        result = {c: scores[task][c][i, 0] for c in CRITERIA}
+                    else:
+                        outputs = perturbation.run(net, batch.inputs, size, draw)
+                        result = evaluate(outputs, batch)
+                    for c in CRITERIA:
+                        scores[task][c][i, d] = result[c]
+    return scores
+
+
+def _curve(scores, grid):
+    """JSON-ready mean and std over draws, per task and over tasks."""
+    per_task = {
+        task: {
+            c: {"mean": s[c].mean(axis=1).tolist(), "std": s[c].std(axis=1).tolist()}
+            for c in CRITERIA
+        }
+        for task, s in scores.items()
+    }
+    over_tasks = {}
+    for c in CRITERIA:
+        task_mean = np.mean([s[c] for s in scores.values()], axis=0)  # (sizes, draws)
+        over_tasks[c] = {
+            "mean": task_mean.mean(axis=1).tolist(),
+            "std": task_mean.std(axis=1).tolist(),
+        }
+    return {"sizes": list(grid), "tasks": per_task, "mean": over_tasks}
+
+
+def robustness_sweep(
+    results,
+    test_batches,
+    perturbations=None,
+    sizes=None,
+    draws=10,
+    rng=None,
+    verbose=False,
+):
+    """Accuracy against perturbation size for every strategy and task.
+
+    Each perturbation is drawn ``draws`` times at random and grown over its
+    size grid (common random numbers, see the module docstring); the test
+    batches stay fixed. Damage to [J b] is drawn once per network and draw:
+    tasks that share recurrent weights (``shared_groups``) all see the same
+    damaged network, while separate networks are damaged independently.
+    Input and state noise are drawn per task.
+
+    Parameters
+    ----------
+    results : dict of str to StrategyResult
+        Trained strategies by name; each ``.networks`` maps a task to its
+        TaskNetwork.
+    test_batches : dict of str to TaskBatch
+        One fixed batch per task; tasks a strategy lacks are skipped.
+    perturbations : sequence of str, optional
+        Names from ``PERTURBATIONS``; all of them by default.
+    sizes : dict of str to sequence of float, optional
+        Grids replacing the defaults; each starts at 0 and increases.
+    draws : int
+        Random draws per perturbation (the study uses at least 10).
+    rng : numpy.random.Generator
+        Seeds every draw; the same seed gives the same numbers.
+    verbose : bool
+        One line per strategy and perturbation.
+
+    Returns
+    -------
+    dict, JSON-ready
+        ``settings``; ``groups`` (tasks sharing [J b], per strategy);
+        ``curves[strategy][perturbation]`` with ``sizes``, per task
+        ``tasks[task][criterion]`` and over tasks ``mean[criterion]``, each
+        ``{"mean": [...], "std": [...]}`` over draws; ``summary`` from
+        ``summarise``; ``seconds``.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive int, got {draws!r}")
+    names = list(PERTURBATION_NAMES if perturbations is None else perturbations)
+    for name in names:
+        get_perturbation(name)
+    grids = _check_grids(names, sizes)
+    seed = int(rng.integers(2**63))
+    start = time.perf_counter()
+
+    curves, groups_of = {}, {}
+    for strategy, result in results.items():
+        networks = {t: result.networks[t] for t in test_batches if t in result.networks}
+        if not networks:
+            raise ValueError(f"strategy {strategy!r} has no network for any test task")
+        groups = shared_groups(networks)
+        groups_of[strategy] = groups
+        intact = {
+            t: evaluate(run_network(net, test_batches[t].inputs), test_batches[t])
+            for t, net in networks.items()
+        }
+        curves[strategy] = {}
+        for name in names:
+            tic = time.perf_counter()
+            key = (seed, _key(strategy), _key(name))
+            scores = _sweep_one(
+                PERTURBATIONS[name],
+                grids[name],
+                networks,
+                groups,
+                test_batches,
+                intact,
+                draws,
+                key,
+            )
+            curves[strategy][name] = _curve(scores, grids[name])
+            if verbose:
+                line = f"{strategy:<15}{name:<20}{time.perf_counter() - tic:6.1f} s"
+                print(line)
+
+    settings = {
+        "draws": draws,
+        "seed": seed,
+        "batch_sizes": {t: b.batch_size for t, b in test_batches.items()},
+        "sizes": {name: list(grid) for name, grid in grids.items()},
+    }
+    return {
+        "settings": settings,
+        "groups": groups_of,
+        "curves": curves,
+        "summary": summarise(curves),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+# ----------------------------------------------------------------------------
+# One number per strategy and perturbation
+
+
+def normalised_area(sizes, accuracy):
+    """Area under accuracy / accuracy at size 0, over the size range.
+
+    1 means no loss at any size; 0.5 means half the intact accuracy on
+    average over the grid (trapezoid rule). None if the intact accuracy is 0.
+    """
+    sizes, accuracy = np.asarray(sizes, float), np.asarray(accuracy, float)
+    if accuracy[0] <= 0:
+        return None
+    relative = accuracy / accuracy[0]
+    area = np.sum(np.diff(sizes) * (relative[1:] + relative[:-1]) / 2)
+    return float(area / (sizes[-1] - sizes[0]))
+
+
+def half_size(sizes, accuracy):
+    """Smallest size at which accuracy falls to half its intact value.
+
+    Linear interpolation between grid points; None if the accuracy stays
+    above half within the grid.
+    """
+    sizes, accuracy = np.asarray(sizes, float), np.asarray(accuracy, float)
+    half = accuracy[0] / 2
+    for i in range(1, len(sizes)):
+        if accuracy[i] <= half:
+            drop = accuracy[i - 1] - accuracy[i]
+            fraction = (accuracy[i - 1] - half) / drop if drop > 0 else 0.0
+            return float(sizes[i - 1] + fraction * (sizes[i] - sizes[i - 1]))
+    return None
+
+
+def summarise(curves):
+    """``{strategy: {perturbation: {criterion: {...}}}}`` at a glance.
+
+    Each entry holds ``intact`` (accuracy at size 0), ``area``
+    (``normalised_area``) and ``half_size``, all on the mean over tasks.
+    """
+    summary = {}
+    for strategy, by_name in curves.items():
+        summary[strategy] = {}
+        for name, curve in by_name.items():
+            summary[strategy][name] = {
+                c: {
+                    "intact": curve["mean"][c]["mean"][0],
+                    "area": normalised_area(curve["sizes"], curve["mean"][c]["mean"]),
+                    "half_size": half_size(curve["sizes"], curve["mean"][c]["mean"]),
+                }
+                for c in CRITERIA
+            }
+    return summary
+
+
+def summary_table(sweep, criterion="paper_accuracy"):
+    """The summary as text: one row per strategy, one column per perturbation.
+
+    Each cell is ``area`` (``half_size``), ``-`` where accuracy never halved.
+    """
+    summary = sweep["summary"]
+    names = list(next(iter(summary.values())))
+    lines = [f"{'':<16}" + "".join(f"{n[:17]:>18}" for n in names)]
+    for strategy, by_name in summary.items():
+        cells = []
+        for name in names:
+            entry = by_name[name][criterion]
+            area = "-" if entry["area"] is None else f"{entry['area']:.2f}"
+            half = "-" if entry["half_size"] is None else f"{entry['half_size']:.2g}"
+            cells.append(f"{area + ' (' + half + ')':>18}")
+        lines.append(f"{strategy:<16}" + "".join(cells))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
+# Which module each task relies on
+
+
+def module_silencing(results, test_batches):
+    """Accuracy with each whole module, or all inter-module weights, silenced.
+
+    No randomness: silencing a whole block is exact. Networks without modules
+    get the control blocks of ``perturbation_modules``.
+
+    Returns
+    -------
+    dict, JSON-ready
+        Per strategy: ``blocks`` (column labels: ``module 1`` ..,
+        ``between``), ``module_sizes`` (the blocks), ``control`` (True if the
+        blocks are the control split), ``intact[task][criterion]`` and
+        ``silenced[task][criterion]``, a list with one accuracy per block.
+    """
+    table = {}
+    for strategy, result in results.items():
+        networks = {t: result.networks[t] for t in test_batches if t in result.networks}
+        if not networks:
+            raise ValueError(f"strategy {strategy!r} has no network for any test task")
+        first = next(iter(networks.values()))
+        N = first.params["J"].shape[0]
+        blocks = perturbation_modules(first.module_sizes, N)
+        labels = [f"module {k + 1}" for k in range(len(blocks))] + ["between"]
+
+        intact, silenced = {}, {}
+        for task, net in networks.items():
+            batch = test_batches[task]
+            intact[task] = evaluate(run_network(net, batch.inputs), batch)
+            damaged = [
+                silence_module(net.params, k, net.module_sizes)
+                for k in range(len(blocks))
+            ]
+            damaged.append(silence_between_modules(net.params, net.module_sizes))
+            scores = [
+                evaluate(run_network(net, batch.inputs, p), batch) for p in damaged
+            ]
+            silenced[task] = {c: [s[c] for s in scores] for c in CRITERIA}
+        table[strategy] = {
+            "blocks": labels,
+            "module_sizes": list(blocks),
+            "control": len(first.module_sizes) == 1,
+            "intact": intact,
+            "silenced": silenced,
+        }
+    return table
+
+
+# ----------------------------------------------------------------------------
+# Figures
+
+
+def _color(strategy):
+    from .plotting import STRATEGY_COLORS
+
+    return STRATEGY_COLORS.get(strategy, "0.3")
+
+
+def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols=3):
+    """One panel per perturbation, one line per strategy.
+
+    Lines are the mean over tasks, shaded by one std over draws.
+
+    Parameters
+    ----------
+    sweep : dict
+        What ``robustness_sweep`` returned.
+    criterion : {"paper_accuracy", "strict_accuracy"}
+    perturbations : sequence of str, optional
+        Panels to draw; every swept perturbation by default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; valid: {CRITERIA}")
+    curves = sweep["curves"]
+    names = list(perturbations or next(iter(curves.values())))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False
+    )
+
+    for ax, name in zip(axes.flat, names):
+        for strategy, by_name in curves.items():
+            curve = by_name[name]
+            mean = np.array(curve["mean"][criterion]["mean"])
+            std = np.array(curve["mean"][criterion]["std"])
+            color = _color(strategy)
+            ax.plot(curve["sizes"], mean, "o-", ms=3, color=color, label=strategy)
+            ax.fill_between(
+                curve["sizes"], mean - std, mean + std, color=color, alpha=0.2
+            )
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(get_perturbation(name).unit, fontsize=8)
+        ax.set_ylim(0, 1.02)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(criterion.replace("_", " "))
+    axes.flat[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_task_curves(sweep, perturbation, criterion="paper_accuracy"):
+    """One panel per strategy, one line per task, for one perturbation."""
+    import matplotlib.pyplot as plt
+
+    curves = sweep["curves"]
+    fig, axes = plt.subplots(
+        1, len(curves), figsize=(3.4 * len(curves), 2.9), squeeze=False
+    )
+    for ax, (strategy, by_name) in zip(axes[0], curves.items()):
+        curve = by_name[perturbation]
+        for task, by_criterion in curve["tasks"].items():
+            ax.plot(curve["sizes"], by_criterion[criterion]["mean"], ".-", label=task)
+        ax.set_title(strategy, fontsize=10, color=_color(strategy))
+        ax.set_xlabel(get_perturbation(perturbation).unit, fontsize=8)
+        ax.set_ylim(0, 1.02)
+    axes[0, 0].set_ylabel(criterion.replace("_", " "))
+    axes[0, -1].legend(fontsize=6, frameon=False, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_module_silencing(table, criterion="paper_accuracy"):
+    """Accuracy lost per task when a block is silenced, one matrix per strategy.
+
+    Rows are tasks, columns the silenced block (each module, then every
+    inter-module weight); a cell is intact minus silenced accuracy.
+
+    Parameters
+    ----------
+    table : dict
+        What ``module_silencing`` returned.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, len(table), figsize=(2.6 * len(table) + 1.2, 3.6), squeeze=False
+    )
+    for ax, (strategy, entry) in zip(axes[0], table.items()):
+        tasks = list(entry["silenced"])
+        drop = np.array(
+            [
+                [
+                    entry["intact"][t][criterion] - s
+                    for s in entry["silenced"][t][criterion]
+                ]
+                for t in tasks
+            ]
+        )
+        image = ax.imshow(drop, cmap="Reds", vmin=0, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(drop):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(entry["blocks"])), entry["blocks"], rotation=45)
+        ax.set_yticks(range(len(tasks)), tasks if ax is axes[0, 0] else [])
+        title = strategy + (" (control)" if entry["control"] else "")
+        ax.set_title(title, fontsize=10, color=_color(strategy))
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"{criterion} lost", shrink=0.8)
+    return fig
