@@ -126,7 +126,13 @@ from autograd import value_and_grad
 
 from . import __version__
 from .files import atomic_write
-from .rnn import PARAM_NAMES, check_params, forward, init_params
+from .rnn import (
+    PARAM_NAMES,
+    check_module_sizes,
+    check_params,
+    forward,
+    init_params,
+)
 from .tasks import TASK_SIZES, T, check_task, make_batch
 from .training import L2_DEFAULT, mse_loss
 
@@ -263,9 +269,8 @@ def compute_reference(
     batch = make_batch(task, batch_size, rng)
     params, origin = _weights(task, N, module_sizes, params, rng)
     N, n_in, n_out = check_params(params)
-    module_sizes = [N] if module_sizes is None else [int(m) for m in module_sizes]
-    if sum(module_sizes) != N:
-        raise ValueError(f"module_sizes {module_sizes} do not sum to N = {N}")
+    module_sizes = [N] if module_sizes is None else module_sizes
+    module_sizes = list(check_module_sizes(module_sizes, N))
 
     states, outputs = forward(params, batch.inputs)
     loss, grads = value_and_grad(mse_loss)(params, batch, l2)
