@@ -42,11 +42,13 @@ Time-major float64 arrays, T = 110 steps of 10 ms::
 
 Channel 0 of both is fixation (1 on steps 10 .. 84, else 0). The others:
 
-    DelayPro, DelayAnti,        in: cos theta, sin theta
-    MemoryPro, MemoryAnti       out: cos, sin of the answer direction
-    MemoryDm1 / MemoryDm2       in: the cos / sin pulses; out: the larger value
-    ContextMemDm1, -Dm2,        in: cos pulses, sin pulses
-    MultiMem                    out: the larger value (see ``tasks``)
+    DelayPro, DelayAnti,     in:  cos theta, sin theta of the stimulus
+    MemoryPro, MemoryAnti    out: cos, sin of the answer (theta or theta + pi)
+    MemoryDm1 (Dm2)          in:  the cos (sin) of two pulses' angles
+                             out: the larger of the two values
+    ContextMemDm1, -Dm2,     in:  the cos pulses, the sin pulses
+    MultiMem                 out: the larger cos (Dm1), sin (Dm2) or
+                                  cos + sin (MultiMem) of the two pulses
 
 Inputs carry Gaussian noise (std 0.02) on steps 10 .. 109; targets none.
 
@@ -65,7 +67,8 @@ One ``.npz`` without object arrays. Every array is float64::
     metadata   0-d unicode JSON:
                {"format": "molap_np.reference", "format_version": 1,
                 "seed", "task", "T", "B", "N", "n_in", "n_out",
-                "module_sizes", "l2", "noise", "timing", "weights",
+                "module_sizes", "l2", "noise", "timing",
+                "weights": "random" or "given",
                 "molap_np_version", "quantities": [...]}
 
 For a seed, ``numpy.random.default_rng(seed)`` first draws the batch
@@ -217,8 +220,8 @@ def _weights(task, N, module_sizes, params, rng):
     if params is None:
         N = DEFAULT_N if N is None else N
         return init_params(n_in, N, n_out, rng, module_sizes=module_sizes), "random"
-    params = {name: np.asarray(params[name], dtype=np.float64) for name in PARAM_NAMES}
     N_given, n_in_given, n_out_given = check_params(params)
+    params = {name: np.asarray(params[name], dtype=np.float64) for name in PARAM_NAMES}
     if (n_in_given, n_out_given) != (n_in, n_out):
         raise ValueError(
             f"the weights have n_in, n_out = {(n_in_given, n_out_given)}, "
