@@ -40,6 +40,11 @@ def kernel_env():
     env = dict(os.environ, MOLAP_NP_SMALL="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
     # conftest.py sets Agg for the tests; the kernel picks its inline backend.
     env.pop("MPLBACKEND", None)
+    # The kernel runs in tutorials/, so a relative PYTHONPATH (say ".") must
+    # be made absolute to name the same folders as it does here.
+    if env.get("PYTHONPATH"):
+        paths = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in paths)
     return env
 
 
