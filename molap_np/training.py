@@ -30,7 +30,18 @@ SCHEDULES = ("constant", "cosine", "step")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the weights stopped being finite."""
+    """The loss or the gradient stopped being finite.
+
+    Attributes
+    ----------
+    step : int or None
+        The step (1-based) whose loss or gradient was not finite; the
+        weights were not updated with it.
+    """
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 def mse_loss(params, batch, l2=L2_DEFAULT):
@@ -59,10 +70,17 @@ def check_trainable(params, trainable):
                 f"trainable weight {name!r} is not in the network; "
                 f"its weights are {sorted(params)}"
             )
-        if mask is not None and np.shape(mask) != np.shape(params[name]):
+        if mask is None:
+            continue
+        if np.shape(mask) != np.shape(params[name]):
             raise ValueError(
                 f"mask for {name!r} has shape {np.shape(mask)}, "
                 f"the weight has {np.shape(params[name])}"
+            )
+        if np.asarray(mask).dtype != bool:
+            raise ValueError(
+                f"mask for {name!r} must be a boolean array, "
+                f"got dtype {np.asarray(mask).dtype}"
             )
 
 
@@ -107,9 +125,18 @@ def learning_rate(lr, step, steps, schedule="constant", final_fraction=0.05):
     raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
 
 
-def clip_by_norm(grads, max_norm):
-    """Scale all gradients together so that their joint norm is <= max_norm."""
-    norm = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
+def global_norm(grads):
+    """Joint Euclidean norm of a dict of arrays."""
+    return float(np.sqrt(sum(np.vdot(g, g) for g in grads.values())))
+
+
+def clip_by_norm(grads, max_norm, norm=None):
+    """Scale all gradients together so that their joint norm is <= max_norm.
+
+    ``norm`` may pass in ``global_norm(grads)`` when it is already known.
+    """
+    if norm is None:
+        norm = global_norm(grads)
     if norm <= max_norm:
         return grads
     return {k: g * (max_norm / norm) for k, g in grads.items()}
@@ -143,14 +170,49 @@ class TrainingLog:
     seconds: float = 0.0
 
 
-def _check_finite(step, loss, params, lr):
-    if np.isfinite(loss) and all(np.all(np.isfinite(p)) for p in params.values()):
+def _check_finite(step, steps, what, value, lr):
+    if np.isfinite(value):
         return
     raise TrainingDiverged(
-        f"training diverged at step {step}: the loss is {loss:.4g} or a weight "
-        f"is not finite. Lower the learning rate (now {lr:.3g}) or pass clip= "
-        f"to bound the gradient norm."
+        f"training diverged at step {step}/{steps}: the {what} is {value}. "
+        f"Lower the learning rate (now {lr:.3g}), pass clip= to bound the "
+        f"gradient norm, or check loss_fn and the batches for NaN.",
+        step,
     )
+
+
+def _check_settings(steps, lr, schedule, clip, log_every):
+    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number, got {lr}")
+    learning_rate(lr, 0, max(steps, 1), schedule)  # rejects unknown schedules
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be a positive number or None, got {clip}")
+    if not log_every >= 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+
+
+def _masked(grads, trainable):
+    """Zero the gradient of entries outside their weight's mask."""
+    return {
+        name: g if trainable[name] is None else np.where(trainable[name], g, 0.0)
+        for name, g in grads.items()
+    }
+
+
+def _apply(params, trainable, deltas):
+    """Subtract ``deltas`` inside the trainable set; count changed scalars."""
+    changed = 0
+    for name, delta in deltas.items():
+        old = params[name]
+        new = old - delta
+        if trainable[name] is not None:
+            # Entries outside the mask keep their exact bits.
+            new = np.where(trainable[name], new, old)
+        changed += int(np.count_nonzero(new != old))
+        params[name] = new
+    return changed
 
 
 def train(
@@ -173,6 +235,10 @@ def train(
     label="",
 ):
     """Train the entries of ``trainable`` with Adam on fresh batches.
+
+    Each step: draw a batch, take the loss and its gradient, zero the
+    gradient outside the masks, apply ``transform_grads``, clip, and take an
+    Adam step on the trainable entries only.
 
     Parameters
     ----------
@@ -209,15 +275,20 @@ def train(
     params : dict of ndarray
         The trained weights (new arrays).
     log : TrainingLog
+
+    Raises
+    ------
+    TrainingDiverged
+        When a step's loss or gradient is not finite.
     """
+    _check_settings(steps, lr, schedule, clip, log_every)
     check_trainable(params, trainable)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
     params = {k: np.array(v, dtype=float) for k, v in params.items()}
     names = list(trainable)
     adam = Adam({k: params[k] for k in names})
 
     def loss_of(train_arrays, batch):
+        # Only the trainable arrays are traced; the frozen ones are constants.
         return loss_fn({**params, **train_arrays}, batch, l2)
 
     loss_and_grad = value_and_grad(loss_of)
@@ -225,36 +296,36 @@ def train(
         np.zeros(steps), trainable_params=trainable_count(params, trainable)
     )
     start = time.perf_counter()
-    for step in range(steps):
+    for step in range(1, steps + 1):
         batch = sample_batch(rng)
         loss, grads = loss_and_grad({k: params[k] for k in names}, batch)
-        rate = learning_rate(lr, step, steps, schedule)
-        _check_finite(step, loss, params, rate)
+        rate = learning_rate(lr, step - 1, steps, schedule)
+        _check_finite(step, steps, "loss", loss, rate)
+
+        grads = _masked(grads, trainable)
         if transform_grads is not None:
             grads = transform_grads(grads, params)
+        norm = global_norm(grads)
+        # A finite gradient keeps Adam's step, and so the weights, finite.
+        _check_finite(step, steps, "gradient norm", norm, rate)
         if clip is not None:
-            grads = clip_by_norm(grads, clip)
+            grads = clip_by_norm(grads, clip, norm)
 
-        for name, delta in adam.updates(grads, rate).items():
-            old = params[name]
-            new = old - delta
-            if trainable[name] is not None:
-                new = np.where(trainable[name], new, old)
-            log.updates += int(np.count_nonzero(new != old))
-            params[name] = new
-        _check_finite(step, loss, params, rate)
-        log.loss[step] = loss
-
-        done = step + 1
-        if evaluate is not None and (
-            (eval_every and done % eval_every == 0) or done == steps
-        ):
-            log.eval_steps.append(done)
-            log.evals.append(evaluate(params))
-        if verbose and (done % log_every == 0 or done == steps):
-            print(_progress_line(label, done, steps, loss, log))
+        log.updates += _apply(params, trainable, adam.updates(grads, rate))
+        log.loss[step - 1] = loss
+        _maybe_evaluate(step, steps, params, log, evaluate, eval_every)
+        if verbose and (step % log_every == 0 or step == steps):
+            print(_progress_line(label, step, steps, loss, log))
     log.seconds = time.perf_counter() - start
     return params, log
+
+
+def _maybe_evaluate(step, steps, params, log, evaluate, eval_every):
+    if evaluate is not None and (
+        (eval_every and step % eval_every == 0) or step == steps
+    ):
+        log.eval_steps.append(step)
+        log.evals.append(evaluate(params))
 
 
 def _progress_line(label, step, steps, loss, log):
