@@ -27,10 +27,11 @@ import zipfile
 
 import numpy as np
 
-from .rnn import PARAM_NAMES, check_params
+from .rnn import PARAM_NAMES, check_module_sizes, check_params
 
 FORMAT_NAME = "molap_np.network"
 FORMAT_VERSION = 1
+RESERVED_KEYS = ("format", "format_version", "n_in", "N", "n_out", "module_sizes")
 
 
 class NetworkFileError(ValueError):
@@ -40,8 +41,9 @@ class NetworkFileError(ValueError):
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary file, then rename to path.
 
-    An interrupted write leaves at most a stray temporary file, never a
-    half-written ``path``.
+    If ``write`` raises, the temporary file is removed and ``path`` is left
+    as it was; only a killed process can leave a hidden ``.tmp-*.part`` file
+    behind, never a half-written ``path``.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -65,6 +67,7 @@ def write_json(path, obj):
 
 
 def read_json(path):
+    """The object in a JSON file."""
     with open(path) as f:
         return json.load(f)
 
@@ -86,7 +89,14 @@ def save_network(path, params, module_sizes=None, task=None, seed=None, **extra)
         Further JSON-serialisable metadata (training settings, strategy...).
     """
     N, n_in, n_out = check_params(params)
-    module_sizes = [N] if module_sizes is None else [int(m) for m in module_sizes]
+    module_sizes = [N] if module_sizes is None else module_sizes
+    module_sizes = list(check_module_sizes(module_sizes, N))
+    reserved = sorted(set(extra) & set(RESERVED_KEYS))
+    if reserved:
+        raise ValueError(f"metadata keys {reserved} are set by save_network itself")
+    arrays = {name: np.asarray(params[name], dtype=np.float64) for name in PARAM_NAMES}
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise ValueError("weights contain NaN or inf; refusing to save them")
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -98,7 +108,6 @@ def save_network(path, params, module_sizes=None, task=None, seed=None, **extra)
         "seed": seed,
         **extra,
     }
-    arrays = {name: np.asarray(params[name], dtype=np.float64) for name in PARAM_NAMES}
     arrays["metadata"] = np.array(json.dumps(metadata, allow_nan=False))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -116,18 +125,10 @@ def load_network(path):
     ------
     NetworkFileError
         If the file is not a complete network file of this format version.
+    FileNotFoundError
+        If there is no file at ``path``.
     """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise NetworkFileError(f"{path}: not a readable .npz archive ({err})") from err
-    except ValueError as err:
-        # numpy refuses object arrays without pickle: a foreign or unsafe file.
-        raise NetworkFileError(f"{path}: refused to load ({err})") from err
-
+    contents = _read_archive(path)
     metadata = _read_metadata(path, contents)
     params = {}
     for name in PARAM_NAMES:
@@ -139,19 +140,37 @@ def load_network(path):
             )
         params[name] = contents[name]
     try:
-        N, n_in, n_out = check_params(params)
+        sizes = check_params(params)
     except ValueError as err:
         raise NetworkFileError(f"{path}: {err}") from err
-    if (N, n_in, n_out) != (metadata["N"], metadata["n_in"], metadata["n_out"]):
+    said = tuple(metadata[key] for key in ("N", "n_in", "n_out"))
+    if sizes != said:
         raise NetworkFileError(
-            f"{path}: weights have N, n_in, n_out = {(N, n_in, n_out)} but the "
-            f"metadata says {(metadata['N'], metadata['n_in'], metadata['n_out'])}"
+            f"{path}: weights have N, n_in, n_out = {sizes} but the metadata "
+            f"says {said}"
         )
-    if sum(metadata["module_sizes"]) != N:
-        raise NetworkFileError(f"{path}: module_sizes do not sum to N = {N}")
+    if sum(metadata["module_sizes"]) != sizes[0]:
+        raise NetworkFileError(f"{path}: module_sizes do not sum to N = {sizes[0]}")
     if not all(np.all(np.isfinite(p)) for p in params.values()):
         raise NetworkFileError(f"{path}: weights contain NaN or inf")
     return params, metadata
+
+
+def _read_archive(path):
+    """Every array of an .npz file, read without unpickling anything."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise NetworkFileError(f"{path}: not an .npz (zip) archive")
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (FileNotFoundError, NetworkFileError):
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise NetworkFileError(f"{path}: not a readable .npz archive ({err})") from err
+    except ValueError as err:
+        # numpy refuses object arrays without pickle: a foreign or unsafe file.
+        raise NetworkFileError(f"{path}: refused to load ({err})") from err
 
 
 def _read_metadata(path, contents):
@@ -169,7 +188,10 @@ def _read_metadata(path, contents):
             f"{path}: format version {version}, this molap_np reads version "
             f"{FORMAT_VERSION}"
         )
-    for key in ("N", "n_in", "n_out", "module_sizes"):
-        if key not in metadata:
-            raise NetworkFileError(f"{path}: metadata lacks {key!r}")
+    for key in ("N", "n_in", "n_out"):
+        if not isinstance(metadata.get(key), int):
+            raise NetworkFileError(f"{path}: metadata {key!r} is not an integer")
+    sizes = metadata.get("module_sizes")
+    if not isinstance(sizes, list) or not all(isinstance(m, int) for m in sizes):
+        raise NetworkFileError(f"{path}: metadata 'module_sizes' is not a list of ints")
     return metadata
