@@ -41,13 +41,14 @@ def _cmd_plot_trial(args):
     matplotlib.use("Agg")
     import numpy as np
 
+    from .files import atomic_write
     from .plotting import plot_trial
     from .tasks import make_batch
 
     batch = make_batch(args.task, 1, np.random.default_rng(args.seed))
     fig = plot_trial(batch)
     out = args.out or f"{args.task}.png"
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=120))
     print(f"wrote {out}")
 
 
