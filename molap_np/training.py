@@ -215,6 +215,20 @@ def _apply(params, trainable, deltas):
     return changed
 
 
+def gradient_function(params, loss_fn=mse_loss, l2=L2_DEFAULT):
+    """``f(arrays, batch) -> (loss, grads)`` for the arrays named in ``arrays``.
+
+    Weights not in ``arrays`` are read from ``params`` when ``f`` is called
+    and are constants to autograd, so no gradient is computed for them.
+    This is the gradient of one step of ``train``.
+    """
+
+    def loss_of(arrays, batch):
+        return loss_fn({**params, **arrays}, batch, l2)
+
+    return value_and_grad(loss_of)
+
+
 def train(
     params,
     sample_batch,
@@ -287,11 +301,7 @@ def train(
     names = list(trainable)
     adam = Adam({k: params[k] for k in names})
 
-    def loss_of(train_arrays, batch):
-        # Only the trainable arrays are traced; the frozen ones are constants.
-        return loss_fn({**params, **train_arrays}, batch, l2)
-
-    loss_and_grad = value_and_grad(loss_of)
+    loss_and_grad = gradient_function(params, loss_fn, l2)
     log = TrainingLog(
         np.zeros(steps), trainable_params=trainable_count(params, trainable)
     )
