@@ -195,8 +195,16 @@ def _recurrence(W_in, J, b, h0, inputs, state_noise):
     return states
 
 
-def _backprop_through_time(states, J, h0, state_noise, G):
-    """Equation (5): d (T, B, N), the gradient of each pre-activation."""
+def _backprop_through_time(states, J, state_noise, G):
+    """Equation (5) for every step.
+
+    Returns
+    -------
+    d : ndarray, shape (T, B, N)
+        The gradient of each step's pre-activation.
+    carry : ndarray, shape (B, N)
+        J^T d[0] per trial: the gradient of the initial state.
+    """
     T, B, N = states.shape
     d = np.empty_like(states)
     slope = np.empty((B, N))
@@ -208,7 +216,7 @@ def _backprop_through_time(states, J, h0, state_noise, G):
         np.add(G[t], carry, out=d[t])
         d[t] *= slope
         carry = d[t] @ J
-    return d
+    return d, carry
 
 
 def _recurrence_vjp(argnums, states, args, kwargs):
@@ -221,7 +229,7 @@ def _recurrence_vjp(argnums, states, args, kwargs):
                 "rnn.forward supports first derivatives in reverse mode only; "
                 "second derivatives are not implemented"
             )
-        d = _backprop_through_time(states, J, h0, state_noise, G)
+        d, carry = _backprop_through_time(states, J, state_noise, G)
         d_rows = d.reshape(T * B, N)
         if 0 in argnums or 2 in argnums:
             dW_aug = d_rows.T @ _with_ones(inputs).reshape(T * B, -1)
@@ -236,7 +244,7 @@ def _recurrence_vjp(argnums, states, args, kwargs):
             elif argnum == 2:
                 grads.append(dW_aug[:, -1])
             elif argnum == 3:
-                grads.append((d[0] @ J).sum(axis=0))
+                grads.append(carry.sum(axis=0))
             elif argnum == 4:
                 grads.append(d @ W_in)
             else:
