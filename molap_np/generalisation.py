@@ -1032,9 +1032,10 @@ def plot_generalisation(summary):
         ax.set_ylabel(label)
     axes[2].set_ylabel(f"steps to {summary['criterion']:.0%} paper")
     axes[2].set_xticks(x, tasks, rotation=30, ha="right")
-    axes[0].legend(fontsize=7, ncol=len(conditions), frameon=False, loc="lower left")
-    axes[0].set_title("Learning a task the modules never saw (empty: not reached)")
-    fig.tight_layout()
+    axes[2].set_title("empty bar: not reached within the budget", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(conditions), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
@@ -1079,20 +1080,22 @@ def plot_curves(summary, tasks=None, ncols=3):
     import matplotlib.pyplot as plt
 
     tasks = list(tasks or summary["tasks"])
+    ncols = min(ncols, len(tasks))
     nrows = int(np.ceil(len(tasks) / ncols))
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.5 * ncols, 2.6 * nrows), squeeze=False
     )
     for ax, task in zip(axes.flat, tasks):
-        for condition, entry in summary["results"][task].items():
-            color, hatch, alpha = _style(condition)
+        for condition in summary["conditions"]:
+            if condition not in summary["results"][task]:
+                continue
+            curve = summary["results"][task][condition]["curve"]
             style = {"leave_one_out": "--", "leave_two_out": ":"}.get(condition, "-")
-            curve = entry["curve"]
             ax.plot(
                 curve["steps"],
                 curve["paper_accuracy"],
                 style,
-                color=color,
+                color=_style(condition)[0],
                 label=LABELS[condition],
             )
         ax.axhline(summary["criterion"], color="0.6", lw=0.8)

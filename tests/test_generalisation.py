@@ -345,4 +345,4 @@ def test_markdown_table_and_figures(study):
     assert f"{paper:.2f}" in table
     assert "| MultiMem |" in gen.corpus_shift_table(summary)
     assert len(gen.plot_generalisation(summary).axes) == 3
-    assert len(gen.plot_curves(summary).axes) == 3
+    assert len(gen.plot_curves(summary).axes) == 1
