@@ -13,7 +13,6 @@ import numpy as np
 
 from .metrics import evaluate
 from .rnn import check_params, predict
-from .strategies.base import TaskNetwork
 from .tasks import TASK_SIZES, check_task, make_batch
 from .training import train
 
@@ -95,6 +94,9 @@ def learn_task(
     log : TrainingLog
         Loss per step; ``evals`` holds the accuracy on a held-out batch.
     """
+    # Imported here: the strategies package imports this module in turn.
+    from .strategies.base import TaskNetwork
+
     config = config or TaskLearningConfig()
     N = check_params(base_params)[0]
     params = {"J": base_params["J"], "b": base_params["b"]}
