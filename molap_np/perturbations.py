@@ -53,8 +53,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .metrics import evaluate
-from .rnn import check_params, forward, module_mask
-from .tasks import N_BLANK, TASK_SIZES
+from .rnn import check_params, forward, init_params, module_mask
+from .strategies.base import StrategyResult, TaskNetwork
+from .tasks import N_BLANK, TASK_NAMES, TASK_SIZES, make_batch
 
 CRITERIA = ("paper_accuracy", "strict_accuracy")
 CONTROL_MODULES = 3
@@ -391,7 +392,10 @@ class StateNoise(Perturbation):
 
     def draw(self, network, inputs_shape, rng):
         T, B = inputs_shape[:2]
-        return rng.standard_normal((T, B, network.params["J"].shape[0]))
+        N = network.params["J"].shape[0]
+        # float32 draws take half the time of float64 ones, and a (T, B, N)
+        # draw costs more than a forward pass; the noise needs no more bits.
+        return rng.standard_normal((T, B, N), dtype=np.float32)
 
     def run(self, network, inputs, size, draw):
         if size < 0:
@@ -407,26 +411,28 @@ def _module_entries(module):
 
 
 FRACTION = "fraction of"
-FRACTIONS = (0.0, 0.5, 1.0)
+# Trained networks are fragile: a few per cent of silenced weights already
+# costs much of the paper accuracy, so the grids are fine at the low end.
+FRACTIONS = (0.0, 0.1, 0.3, 1.0)
 _REGISTERED = (
     Silencing(
         "silence_weights",
         "weights",
-        (0.0, 0.05, 0.1, 0.2, 0.4),
+        (0.0, 0.02, 0.05, 0.1, 0.2),
         f"{FRACTION} [J b] entries silenced",
         (0.0, 1.0),
     ),
     Lesion(
         "lesion_units",
         "weights",
-        (0.0, 0.05, 0.1, 0.2, 0.4),
+        (0.0, 0.02, 0.05, 0.1, 0.2),
         f"{FRACTION} units lesioned",
         (0.0, 1.0),
     ),
     WeightNoise(
         "weight_noise",
         "weights",
-        (0.0, 0.1, 0.25, 0.5, 1.0),
+        (0.0, 0.05, 0.1, 0.2, 0.5),
         "noise std / std of [J b]",
     ),
     *(
@@ -615,8 +621,9 @@ def robustness_sweep(
         ``settings``; ``groups`` (tasks sharing [J b], per strategy);
         ``curves[strategy][perturbation]`` with ``sizes``, per task
         ``tasks[task][criterion]`` and over tasks ``mean[criterion]``, each
-        ``{"mean": [...], "std": [...]}`` over draws; ``summary`` from
-        ``summarise``; ``seconds``.
+        ``{"mean": [...], "std": [...]}`` over draws; ``silent`` (the
+        accuracy of a silent network per task, the floor of the summary);
+        ``summary`` from ``summarise``; ``seconds``.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
@@ -659,6 +666,7 @@ def robustness_sweep(
                 line = f"{strategy:<15}{name:<20}{time.perf_counter() - tic:6.1f} s"
                 print(line)
 
+    silent = silent_accuracy(test_batches)
     settings = {
         "draws": draws,
         "seed": seed,
@@ -669,7 +677,8 @@ def robustness_sweep(
         "settings": settings,
         "groups": groups_of,
         "curves": curves,
-        "summary": summarise(curves),
+        "silent": silent,
+        "summary": summarise(curves, silent),
         "seconds": time.perf_counter() - start,
     }
 
@@ -678,61 +687,103 @@ def robustness_sweep(
 # One number per strategy and perturbation
 
 
-def normalised_area(sizes, accuracy):
-    """Area under accuracy / accuracy at size 0, over the size range.
+def retained(accuracy, floor=0.0):
+    """Fraction of the intact margin over ``floor`` left at each size.
 
-    1 means no loss at any size; 0.5 means half the intact accuracy on
-    average over the grid (trapezoid rule). None if the intact accuracy is 0.
+    ``(accuracy - floor) / (accuracy[0] - floor)``: 1 at size 0, 0 where the
+    network is no better than the floor (below 0 if worse). None if the
+    intact accuracy does not exceed the floor.
     """
-    sizes, accuracy = np.asarray(sizes, float), np.asarray(accuracy, float)
-    if accuracy[0] <= 0:
+    accuracy = np.asarray(accuracy, float)
+    margin = accuracy[0] - floor
+    if margin <= 0:
         return None
-    relative = accuracy / accuracy[0]
-    area = np.sum(np.diff(sizes) * (relative[1:] + relative[:-1]) / 2)
+    return (accuracy - floor) / margin
+
+
+def normalised_area(sizes, accuracy, floor=0.0):
+    """Mean of ``retained`` over the size range (trapezoid rule).
+
+    1 means no loss at any size. With ``floor = 0`` it is the area under
+    accuracy / intact accuracy; with the accuracy of a silent network as the
+    floor, 0 means no better than silence on average over the grid.
+    """
+    sizes = np.asarray(sizes, float)
+    kept = retained(accuracy, floor)
+    if kept is None:
+        return None
+    area = np.sum(np.diff(sizes) * (kept[1:] + kept[:-1]) / 2)
     return float(area / (sizes[-1] - sizes[0]))
 
 
-def half_size(sizes, accuracy):
-    """Smallest size at which accuracy falls to half its intact value.
+def half_size(sizes, accuracy, floor=0.0):
+    """Smallest size at which half the intact margin over ``floor`` is lost.
 
+    With ``floor = 0``: where accuracy falls to half its intact value.
     Linear interpolation between grid points; None if the accuracy stays
-    above half within the grid.
+    above the half-way mark within the grid.
     """
-    sizes, accuracy = np.asarray(sizes, float), np.asarray(accuracy, float)
-    half = accuracy[0] / 2
+    sizes = np.asarray(sizes, float)
+    kept = retained(accuracy, floor)
+    if kept is None:
+        return None
     for i in range(1, len(sizes)):
-        if accuracy[i] <= half:
-            drop = accuracy[i - 1] - accuracy[i]
-            fraction = (accuracy[i - 1] - half) / drop if drop > 0 else 0.0
+        if kept[i] <= 0.5:
+            drop = kept[i - 1] - kept[i]
+            fraction = (kept[i - 1] - 0.5) / drop if drop > 0 else 0.0
             return float(sizes[i - 1] + fraction * (sizes[i] - sizes[i - 1]))
     return None
 
 
-def summarise(curves):
+def silent_accuracy(test_batches):
+    """Both accuracies of a silent network (all outputs 0), per task.
+
+    The floor of the summaries: under the paper criterion a silent network
+    already scores about 0.37 (direction tasks) to 0.53 (value tasks).
+    """
+    return {
+        task: evaluate(np.zeros(batch.targets.shape), batch)
+        for task, batch in test_batches.items()
+    }
+
+
+def summarise(curves, silent):
     """``{strategy: {perturbation: {criterion: {...}}}}`` at a glance.
 
-    Each entry holds ``intact`` (accuracy at size 0), ``area``
-    (``normalised_area``) and ``half_size``, all on the mean over tasks.
+    On the mean over tasks, each entry holds ``intact`` (accuracy at size
+    0), ``silent`` (the floor: a silent network's accuracy on the same
+    tasks), ``area`` (``normalised_area`` above that floor) and
+    ``half_size`` (where half the margin over the floor is lost).
+
+    Parameters
+    ----------
+    curves : dict
+        ``robustness_sweep(...)["curves"]``.
+    silent : dict
+        ``silent_accuracy(test_batches)``.
     """
     summary = {}
     for strategy, by_name in curves.items():
         summary[strategy] = {}
         for name, curve in by_name.items():
-            summary[strategy][name] = {
-                c: {
-                    "intact": curve["mean"][c]["mean"][0],
-                    "area": normalised_area(curve["sizes"], curve["mean"][c]["mean"]),
-                    "half_size": half_size(curve["sizes"], curve["mean"][c]["mean"]),
+            summary[strategy][name] = {}
+            for c in CRITERIA:
+                floor = float(np.mean([silent[t][c] for t in curve["tasks"]]))
+                mean = curve["mean"][c]["mean"]
+                summary[strategy][name][c] = {
+                    "intact": mean[0],
+                    "silent": floor,
+                    "area": normalised_area(curve["sizes"], mean, floor),
+                    "half_size": half_size(curve["sizes"], mean, floor),
                 }
-                for c in CRITERIA
-            }
     return summary
 
 
 def summary_table(sweep, criterion="paper_accuracy"):
     """The summary as text: one row per strategy, one column per perturbation.
 
-    Each cell is ``area`` (``half_size``), ``-`` where accuracy never halved.
+    Each cell is ``area`` (``half_size``), with ``-`` where less than half
+    the margin over a silent network was lost within the grid.
     """
     summary = sweep["summary"]
     names = list(next(iter(summary.values())))
@@ -812,7 +863,8 @@ def _color(strategy):
 def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols=3):
     """One panel per perturbation, one line per strategy.
 
-    Lines are the mean over tasks, shaded by one std over draws.
+    Lines are the mean over tasks, shaded by one std over draws; the dashed
+    grey line is a silent network's accuracy on the same tasks.
 
     Parameters
     ----------
@@ -847,6 +899,9 @@ def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols
             ax.fill_between(
                 curve["sizes"], mean - std, mean + std, color=color, alpha=0.2
             )
+        tasks = next(iter(curves.values()))[name]["tasks"]
+        floor = np.mean([sweep["silent"][t][criterion] for t in tasks])
+        ax.axhline(floor, color="0.6", ls="--", lw=1)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(get_perturbation(name).unit, fontsize=8)
         ax.set_ylim(0, 1.02)
@@ -916,3 +971,88 @@ def plot_module_silencing(table, criterion="paper_accuracy"):
         ax.set_title(title, fontsize=10, color=_color(strategy))
     fig.colorbar(image, ax=axes[0].tolist(), label=f"{criterion} lost", shrink=0.8)
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Timing on stand-in networks, and the command line
+
+
+def stand_in_results(rng, tasks=TASK_NAMES):
+    """Untrained networks in the shapes of the five strategies.
+
+    For timing the sweep only: MoLaP and the no pre-training control (N =
+    150, one shared J), separate networks (N = 200 each), DNI (one N = 200
+    network with 3 shared inputs and outputs) and the joint network (N =
+    200, 3 shared inputs plus one rule input per task).
+    """
+    results = {}
+    for name in ("molap", "no_pretraining"):
+        shared = init_params(1, 150, 1, rng)
+        networks = {}
+        for task in tasks:
+            n_in, n_out = TASK_SIZES[task]
+            own = init_params(n_in, 150, n_out, rng)
+            params = {**own, "J": shared["J"], "b": shared["b"]}
+            networks[task] = TaskNetwork(task, params, (50, 50, 50))
+        results[name] = StrategyResult(name, networks, 0, 0, 0.0)
+
+    networks = {}
+    for task in tasks:
+        n_in, n_out = TASK_SIZES[task]
+        networks[task] = TaskNetwork(task, init_params(n_in, 200, n_out, rng), (200,))
+    results["separate"] = StrategyResult("separate", networks, 0, 0, 0.0)
+
+    dni = init_params(3, 200, 3, rng, g=1.3)
+    networks = {task: TaskNetwork(task, dni, (200,)) for task in tasks}
+    results["dni"] = StrategyResult("dni", networks, 0, 0, 0.0)
+
+    joint = init_params(3 + len(tasks), 200, 3, rng)
+    networks = {
+        task: TaskNetwork(task, joint, (200,), rule=3 + i)
+        for i, task in enumerate(tasks)
+    }
+    results["joint"] = StrategyResult("joint", networks, 0, 0, 0.0)
+    return results
+
+
+def _cmd_perturb_timing(args):
+    rng = np.random.default_rng(args.seed)
+    results = stand_in_results(rng)
+    batches = {t: make_batch(t, args.batch_size, rng) for t in TASK_NAMES}
+    sweep = robustness_sweep(
+        results, batches, draws=args.draws, rng=rng, verbose=args.verbose
+    )
+    runs = _count_runs(sweep)
+    print(
+        f"default sweep: {len(results)} strategies x {len(TASK_NAMES)} tasks, "
+        f"{len(sweep['curves']['molap'])} perturbations, {args.draws} draws, "
+        f"batch {args.batch_size}: {runs} forward passes in "
+        f"{sweep['seconds']:.0f} s ({1e3 * sweep['seconds'] / runs:.1f} ms each)"
+    )
+
+
+def _count_runs(sweep):
+    """Forward passes a sweep made (one per task at size 0, none repeated)."""
+    draws = sweep["settings"]["draws"]
+    runs = 0
+    for by_name in sweep["curves"].values():
+        tasks = len(next(iter(by_name.values()))["tasks"])
+        runs += tasks
+        for name, curve in by_name.items():
+            exact = PERTURBATIONS[name].exact_sizes
+            for size in curve["sizes"][1:]:
+                runs += tasks * (1 if size in exact else draws)
+    return runs
+
+
+def add_command(subparsers):
+    """``molap-np perturb-timing``: time the default sweep on stand-ins."""
+    sub = subparsers.add_parser(
+        "perturb-timing",
+        help="time the default robustness sweep on untrained stand-in networks",
+    )
+    sub.add_argument("--batch-size", type=int, default=128, help="test trials")
+    sub.add_argument("--draws", type=int, default=10, help="draws per size")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--verbose", action="store_true", help="one line per step")
+    sub.set_defaults(func=_cmd_perturb_timing)

@@ -429,10 +429,32 @@ def test_normalised_area_and_half_size_on_a_straight_line():
     assert pt.normalised_area(sizes, [0.0, 0.0, 0.0, 0.0]) is None
 
 
+def test_summaries_measure_the_margin_over_a_floor():
+    sizes = [0.0, 0.5, 1.0]
+    accuracy = [0.9, 0.6, 0.4]  # margin over 0.4: 1, 0.4, 0
+
+    assert pt.retained(accuracy, 0.4) == pytest.approx([1.0, 0.4, 0.0])
+    assert pt.normalised_area(sizes, accuracy, 0.4) == pytest.approx(0.45)
+    assert pt.half_size(sizes, accuracy, 0.4) == pytest.approx(0.5 * (0.5 / 0.6))
+    assert pt.retained([0.3, 0.3, 0.3], 0.4) is None
+
+
 def test_half_size_interpolates_between_grid_points():
     assert pt.half_size([0.0, 1.0, 2.0], [1.0, 0.9, 0.3]) == pytest.approx(
         1.0 + 0.4 / 0.6
     )
+
+
+def test_silent_floor_is_a_network_that_outputs_zero():
+    batches = {"DelayPro": batch("DelayPro"), "MemoryDm1": batch("MemoryDm1")}
+    silent_net = make_network("MemoryDm1")
+    for name in ("W_out", "b_out"):
+        silent_net.params[name] = np.zeros_like(silent_net.params[name])
+
+    floor = pt.silent_accuracy(batches)
+
+    assert floor["MemoryDm1"] == silent_net.evaluate(batches["MemoryDm1"])
+    assert 0.3 < floor["DelayPro"]["paper_accuracy"] < 0.45
 
 
 def test_module_silencing_matches_silence_module():
@@ -464,5 +486,9 @@ def test_figures_draw_every_panel():
 
     panels = [ax for ax in curves.axes if ax.has_data()]
     assert len(panels) == 3
-    assert len(panels[0].lines) == 2
+    labels = [line.get_label() for line in panels[0].lines]
+    assert [label for label in labels if not label.startswith("_")] == [
+        "molap",
+        "separate",
+    ]
     assert matrix.axes[0].images[0].get_array().shape == (1, 4)
