@@ -864,7 +864,8 @@ def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols
     """One panel per perturbation, one line per strategy.
 
     Lines are the mean over tasks, shaded by one std over draws; the dashed
-    grey line is a silent network's accuracy on the same tasks.
+    grey line is a silent network's accuracy on the same tasks (drawn when
+    ``sweep`` holds ``silent``).
 
     Parameters
     ----------
@@ -899,9 +900,10 @@ def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols
             ax.fill_between(
                 curve["sizes"], mean - std, mean + std, color=color, alpha=0.2
             )
-        tasks = next(iter(curves.values()))[name]["tasks"]
-        floor = np.mean([sweep["silent"][t][criterion] for t in tasks])
-        ax.axhline(floor, color="0.6", ls="--", lw=1)
+        if "silent" in sweep:
+            tasks = next(iter(curves.values()))[name]["tasks"]
+            floor = np.mean([sweep["silent"][t][criterion] for t in tasks])
+            ax.axhline(floor, color="0.6", ls="--", lw=1)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(get_perturbation(name).unit, fontsize=8)
         ax.set_ylim(0, 1.02)

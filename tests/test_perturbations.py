@@ -492,3 +492,5 @@ def test_figures_draw_every_panel():
         "separate",
     ]
     assert matrix.axes[0].images[0].get_array().shape == (1, 4)
+    merged = {"curves": sweep["curves"], "summary": sweep["summary"]}
+    assert len(pt.plot_robustness(merged, "strict_accuracy").axes) == 3
