@@ -203,8 +203,10 @@ class PretrainResult:
 
 
 # ---------------------------------------------------------------------------
-# Designs: each prepares its signals from the corpus once, then draws fresh
-# (inputs, targets) batches for module k on demand.
+# Designs: each prepares its signals from the corpus once (``__init__``), then
+# ``sample(k, batch_size, rng)`` draws a fresh PrimitiveBatch for module k.
+# ``n_in`` is the number of input channels the network needs, ``cca`` the
+# fitted CCA or None.
 
 
 def _check_tasks(tasks):
@@ -244,8 +246,8 @@ class CCAPrimitives:
         U, V = self.cca.transform(_rows(corpus.inputs), _rows(corpus.targets))
         U = (U - self.u_low) / self.u_range
         V = (V - self.v_low) / self.v_range
-        T_, B = corpus.inputs.shape[:2]
-        return U.reshape(T_, B, -1), V.reshape(T_, B, -1)
+        shape = corpus.inputs.shape[:2] + (-1,)
+        return U.reshape(shape), V.reshape(shape)
 
     def sample(self, k, batch_size, rng):
         corpus = make_corpus_batch(batch_size, rng, self.tasks, timing=self.timing)
@@ -545,9 +547,10 @@ def save_pretrained(result, path, seed):
     """Write a pre-trained network with its provenance, atomically.
 
     The metadata records the design, seed, configuration, tasks, both
-    lists of fits, canonical correlations, the CCA itself (``null`` for
-    ``task``) and each module's head as nested lists (read them back with
-    ``module_heads``).
+    lists of fits and the canonical correlations. The CCA and the heads of
+    the earlier modules are left out to keep the file small (the metadata
+    is stored as UTF-32 text); ``pretrain`` with the same seed and
+    configuration gives them back.
     """
     save_network(
         path,
@@ -561,19 +564,9 @@ def save_pretrained(result, path, seed):
         fits=[float(f) for f in result.fits],
         final_fits=[float(f) for f in result.final_fits],
         canonical_correlations=list(result.canonical_correlations),
-        cca=None if result.cca is None else result.cca.to_dict(),
         trainable_params=int(result.trainable_params),
         updates=int(result.updates),
-        heads=[{k: v.tolist() for k, v in head.items()} for head in result.heads],
     )
-
-
-def module_heads(metadata):
-    """Each module's head from a pre-trained file's metadata, as arrays."""
-    return [
-        {name: np.asarray(value, dtype=float) for name, value in head.items()}
-        for head in metadata["heads"]
-    ]
 
 
 def _config_dict(config):
@@ -608,6 +601,11 @@ def load_pretrained(design):
 # Does pre-training help? Every design against the random control.
 
 CONTROL = "no-pretraining"
+SCORES = {
+    "paper": "Paper accuracy",
+    "strict": "Strict accuracy",
+    "curve": "Paper accuracy averaged over the learning curve (learning speed)",
+}
 
 
 def _seed_rng(seed, *stream):
@@ -711,9 +709,10 @@ def compare_designs(
     dict
         JSON-ready: ``settings``; ``conditions[name]`` with ``pretraining``
         (fits and canonical correlations per seed), ``tasks[task]`` (per
-        seed and mean and sample standard deviation over seeds of
-        ``paper`` and ``strict`` accuracy, learning curves) and ``mean``
-        (the same for the average over tasks).
+        seed, and mean and sample standard deviation over seeds, of
+        ``paper`` and ``strict`` accuracy on the test batch and of
+        ``curve``, the learning curve's mean; the curves themselves) and
+        ``mean`` (the same for the average over tasks).
     """
     from .task_learning import TaskLearningConfig
 
@@ -783,9 +782,12 @@ def _summarise(condition, seeds, tasks, bases, scores):
             entry[name] = values
             entry[f"{name}_mean"], entry[f"{name}_std"] = _spread(values)
         entry["curves"] = [p["curve_paper"] for p in per_seed]
+        # Mean of the learning curve: higher means learned sooner.
+        entry["curve"] = [float(np.mean(c)) for c in entry["curves"]]
+        entry["curve_mean"], entry["curve_std"] = _spread(entry["curve"])
         summary["tasks"][t] = entry
     mean = {}
-    for name in ("paper", "strict"):
+    for name in SCORES:
         per_seed = np.mean([summary["tasks"][t][name] for t in tasks], axis=0)
         mean[name] = per_seed.tolist()
         mean[f"{name}_mean"], mean[f"{name}_std"] = _spread(per_seed)
@@ -798,12 +800,12 @@ def _summarise(condition, seeds, tasks, bases, scores):
 
 
 def comparison_table(results):
-    """Markdown tables (paper, then strict accuracy): tasks x conditions."""
+    """Markdown tables (paper, strict, curve means): tasks x conditions."""
     conditions = list(results["conditions"])
     tasks = results["settings"]["tasks"]
     seeds = len(results["settings"]["seeds"])
     lines = []
-    for name, title in (("paper", "Paper accuracy"), ("strict", "Strict accuracy")):
+    for name, title in SCORES.items():
         lines += [f"{title}, mean ± std over {seeds} seeds:", ""]
         lines.append("| task | " + " | ".join(conditions) + " |")
         lines.append("|---|" + "---|" * len(conditions))
@@ -818,7 +820,30 @@ def comparison_table(results):
             label = "**mean**" if task == "mean" else task
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _difference_table(results))
+
+
+def _difference_table(results):
+    """Each design minus the control, paired by seed, mean over tasks."""
+    control = results["conditions"][CONTROL]["mean"]
+    seeds = len(results["settings"]["seeds"])
+    lines = [
+        f"Difference to {CONTROL} (same seeds, mean over tasks), "
+        f"mean ± std over {seeds} seeds:",
+        "",
+        "| design | " + " | ".join(SCORES) + " |",
+        "|---|" + "---|" * len(SCORES),
+    ]
+    for c, summary in results["conditions"].items():
+        if c == CONTROL:
+            continue
+        cells = []
+        for name in SCORES:
+            diff = np.subtract(summary["mean"][name], control[name])
+            mean, std = _spread(diff)
+            cells.append(f"{mean:+.3f} ± {std:.3f}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def plot_comparison(results):
