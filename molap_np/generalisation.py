@@ -314,6 +314,11 @@ def match_components(full, part):
 def corpus_shift(held_out, rng, eval_rng, config=None, corpus=TASK_NAMES):
     """How the whole-trial CCA changes when ``held_out`` tasks are removed.
 
+    This is the CCA of design ``cca`` (MOLAP.md section 3) whatever design
+    a fold pre-trains with; a fold reports its own design's canonical
+    correlations under ``pretraining``. The comparison itself is defined in
+    the module docstring.
+
     Parameters
     ----------
     held_out : sequence of str
@@ -427,6 +432,7 @@ def run_fold(
     mode="leave_one_out",
     test_trials=500,
     corpus=TASK_NAMES,
+    test_batch=None,
     verbose=False,
 ):
     """One fold: pre-train without the held-out tasks, then learn the first.
@@ -449,6 +455,10 @@ def run_fold(
         Trials of the final test batch.
     corpus : sequence of str
         The corpus, in order.
+    test_batch : TaskBatch, optional
+        The held-out task's test batch (say, the one every strategy is
+        scored on); drawn from the fold's test stream if omitted, and then
+        ``test_trials`` trials long.
     verbose : bool
         One line when the fold is done.
 
@@ -466,6 +476,7 @@ def run_fold(
     task_config = task_config or TaskLearningConfig()
     hidden = held_out_tasks(held_out, mode, corpus)
     streams = _streams(rng, seed, held_out)
+    test = _test_batch(held_out, test_batch, test_trials, streams["test"])
     statistics_rng = copy.deepcopy(streams["pretrain"])
 
     pretrained = fold_pretraining(
@@ -474,7 +485,6 @@ def run_fold(
     shift = corpus_shift(
         hidden, statistics_rng, streams["corpus"], pretrain_config, corpus
     )
-    test = make_batch(held_out, test_trials, streams["test"])
     result = learn_and_score(
         pretrained.params,
         held_out,
@@ -499,6 +509,18 @@ def run_fold(
     if verbose:
         print(_line(f"{mode} {design}", held_out, result))
     return fold
+
+
+def _test_batch(task, batch, trials, rng):
+    """``batch`` after checking it is ``task``'s, or a new one of ``trials``."""
+    if batch is None:
+        return make_batch(task, trials, rng)
+    if getattr(batch, "task", None) != task:
+        raise ValueError(
+            f"test_batch must be a TaskBatch of {task}, got "
+            f"{getattr(batch, 'task', type(batch).__name__)}"
+        )
+    return batch
 
 
 def _settings(pretrain_config, task_config, test_trials, separate_config=None):
@@ -527,8 +549,16 @@ def _line(label, task, result):
 
 
 def fold_unit(out_dir, rng, **kwargs):
-    """``run_fold`` as a ``runner.Unit`` function; ``out_dir`` is unused."""
-    return run_fold(rng=None if "seed" in kwargs else rng, **kwargs)
+    """``run_fold`` as a ``runner.Unit`` function.
+
+    ``out_dir`` is unused. With an int ``seed`` among ``kwargs`` the fold
+    draws common random numbers from it and ``rng`` is not used.
+    """
+    return run_fold(rng=_unit_rng(rng, kwargs), **kwargs)
+
+
+def _unit_rng(rng, kwargs):
+    return None if kwargs.get("seed") is not None else rng
 
 
 # ----------------------------------------------------------------------------
@@ -611,6 +641,7 @@ def run_reference(
     separate_config=None,
     test_trials=500,
     corpus=TASK_NAMES,
+    test_batch=None,
     verbose=False,
 ):
     """Learn ``task`` in a reference condition and score it.
@@ -626,7 +657,7 @@ def run_reference(
         ``(params, module_sizes, info)`` of ``reference_base``, to share one
         pre-training between tasks; made here if omitted (``molap`` then
         pre-trains once per call). Not used by ``separate``.
-    design, pretrain_config, task_config, test_trials, corpus
+    design, pretrain_config, task_config, test_trials, corpus, test_batch
         As in ``run_fold``.
     separate_config : SeparateConfig, optional
         ``separate_config_for(task_config)`` by default: the same number of
@@ -646,7 +677,7 @@ def run_reference(
     pretrain_config = pretrain_config or PretrainConfig()
     task_config = task_config or TaskLearningConfig()
     streams = _streams(rng, seed, task)
-    test = make_batch(task, test_trials, streams["test"])
+    test = _test_batch(task, test_batch, test_trials, streams["test"])
     info = None
     if condition == "separate":
         separate_config = separate_config or separate_config_for(task_config)
@@ -685,8 +716,12 @@ def _separate_result(task, rng, test, config):
 
 
 def reference_unit(out_dir, rng, **kwargs):
-    """``run_reference`` as a ``runner.Unit`` function (no shared base)."""
-    return run_reference(rng=None if "seed" in kwargs else rng, **kwargs)
+    """``run_reference`` as a ``runner.Unit`` function, like ``fold_unit``.
+
+    Without a ``base`` among ``kwargs``, a ``molap`` unit pre-trains on its
+    own (with a seed, every such unit pre-trains identically).
+    """
+    return run_reference(rng=_unit_rng(rng, kwargs), **kwargs)
 
 
 def reference_from_strategy(condition, result, test_batches):

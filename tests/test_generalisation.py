@@ -181,6 +181,20 @@ def test_same_seed_same_fold_and_another_seed_another():
     assert first["result"]["curve"] != other["result"]["curve"]
 
 
+def test_a_given_test_batch_is_the_one_scored():
+    stream = gen.seeded_rng(6, "test", "DelayPro")
+    batch = make_batch("DelayPro", TINY["test_trials"], stream)
+    given = gen.run_fold("DelayPro", seed=6, test_batch=batch, **TINY)
+    drawn = gen.run_fold("DelayPro", seed=6, **TINY)
+    assert without_seconds(given) == without_seconds(drawn)
+    other = make_batch("DelayPro", 24, np.random.default_rng(0))
+    scored = gen.run_fold("DelayPro", seed=6, test_batch=other, **TINY)
+    assert scored["result"]["test_trials"] == 24
+    wrong = make_batch("MultiMem", 4, stream)
+    with pytest.raises(ValueError, match="TaskBatch of DelayPro"):
+        gen.run_fold("DelayPro", seed=6, test_batch=wrong, pretrain_config=None)
+
+
 def test_same_generator_state_same_fold():
     runs = [
         gen.run_fold("DelayAnti", np.random.default_rng(11), **TINY) for _ in range(2)
