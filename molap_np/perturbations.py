@@ -40,6 +40,12 @@ split into 3 near-equal consecutive groups, as a control: the blocks mean
 nothing to such a network, so any difference from MoLaP's result is the
 effect of its modules.
 
+Damage is to the network, not to a task: when several task networks share
+[J b] (MoLaP's J and b, DNI's or the joint network's whole network), the
+sweep draws the damage once per draw and applies it to every one of them.
+Separate networks are damaged independently; input and state noise, which
+belong to the trial, are drawn per task.
+
 Randomness is drawn once per draw and reused across sizes ("common random
 numbers"): the silenced entries at p = 0.2 include those at p = 0.1, and the
 noise at size 0.5 is the noise at size 0.25 doubled. Each curve is then the
