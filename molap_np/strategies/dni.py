@@ -55,7 +55,7 @@ import numpy as np
 from autograd import value_and_grad
 
 from ..rnn import forward, init_params
-from ..tasks import make_batch
+from ..tasks import TASK_NAMES, make_batch
 from ..training import (
     Adam,
     TrainingDiverged,
@@ -98,9 +98,9 @@ class DNIConfig:
     alpha: float = 1e-3
     project: bool = True
     project_on: str = "step"
-    steps: int = 300
+    steps: int = 500
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     schedule: str = "cosine"
     clip: float | None = 1.0
     eval_every: int = 100
@@ -193,8 +193,8 @@ def project_grads(grads, projection):
 
 
 def _accuracy_table(scores, tasks, key):
-    """Rows: after learning task i; columns: task tested (None if unseen)."""
-    return [[row.get(task, {}).get(key) for task in tasks] for row in scores]
+    """Rows: after learning task i; columns: task tested."""
+    return [[row[task][key] for task in tasks] for row in scores]
 
 
 def _progress(task, step, steps, loss, scores):
@@ -204,7 +204,7 @@ def _progress(task, step, steps, loss, scores):
     return line
 
 
-def learn_projected(network, rng, config, trainable, projection, verbose=True):
+def learn_projected(network, rng, config, trainable, projection, test, verbose=True):
     """Train ``network`` on its task, each Adam step projected by (8).
 
     Adam sees the raw (clipped) gradient; its step is then projected, so
@@ -212,7 +212,8 @@ def learn_projected(network, rng, config, trainable, projection, verbose=True):
     scaling did (projecting the gradient before Adam does not give that:
     Adam's elementwise division turns a projected gradient into a step
     outside the projected subspace). With ``projection=None`` (task 1, or
-    ``config.project=False``) this is plain Adam training.
+    ``config.project=False``) this is plain Adam training. ``test`` is the
+    task's held-out batch for the learning curve.
 
     Returns
     -------
@@ -220,7 +221,6 @@ def learn_projected(network, rng, config, trainable, projection, verbose=True):
     log : training.TrainingLog
     """
     task = network.task
-    test = make_batch(task, config.eval_batch_size, rng)
     params = {k: np.array(v, dtype=float) for k, v in network.params.items()}
     names = list(trainable)
     adam = Adam({k: params[k] for k in names})
@@ -273,17 +273,19 @@ def train_dni(tasks, rng, config=None, verbose=True):
     tasks : sequence of str
         Task names, learned in this order (the corpus order in the study).
     rng : numpy.random.Generator
-        Draws the initial weights, then, task by task, a test batch, the
-        training batches and a batch for the second moments (so the weights
-        after task k do not depend on how many tasks follow).
+        Draws the initial weights and a seed for the test batches, then,
+        task by task, the training batches and a batch for the second
+        moments. Each task's test batch comes from its own generator, so
+        the weights after task k do not depend on the tasks that follow.
     config : DNIConfig, optional
 
     Returns
     -------
     StrategyResult
         Every task network holds the final shared weights. ``extra`` has
-        ``accuracy_matrix``: per metric, row i gives each task's accuracy
-        after task i was learned (None for tasks not yet learned).
+        ``accuracy_matrix``: per metric, row i gives every task's accuracy
+        after task i was learned (entries right of the diagonal are tasks
+        not learned yet: what the network does with them untrained).
     """
     tasks = check_tasks(tasks)
     check_rng(rng)
@@ -295,18 +297,26 @@ def train_dni(tasks, rng, config=None, verbose=True):
     start = time.perf_counter()
     params = init_params(N_SHARED_IN, config.N, N_SHARED_OUT, rng, g=config.g)
     sizes = (config.N,)
+    test_seed = int(rng.integers(2**63))
+    tests = {
+        task: make_batch(
+            task,
+            config.eval_batch_size,
+            np.random.default_rng([test_seed, TASK_NAMES.index(task)]),
+        )
+        for task in tasks
+    }
     S_sum, R_sum = 0.0, 0.0
-    tests, curves, scores, updates = {}, {}, [], 0
+    curves, scores, updates = {}, [], 0
 
     for k, task in enumerate(tasks):
         trainable = RECURRENT + READOUT + (("h0",) if k == 0 else ())
         projection = None
         if k > 0 and config.project:
             projection = make_projection(params, S_sum / k, R_sum / k, config.alpha)
-        tests[task] = make_batch(task, config.eval_batch_size, rng)
         network = TaskNetwork(task, params, sizes)
         params, log = learn_projected(
-            network, rng, config, trainable, projection, verbose
+            network, rng, config, trainable, projection, tests[task], verbose
         )
         curves[task] = curve_from_log(log)
         updates += log.updates
@@ -315,10 +325,7 @@ def train_dni(tasks, rng, config=None, verbose=True):
         S, R = input_moments(params, network.network_inputs(moment_batch.inputs))
         S_sum, R_sum = S_sum + S, R_sum + R
         scores.append(
-            {
-                seen: TaskNetwork(seen, params, sizes).evaluate(tests[seen])
-                for seen in tasks[: k + 1]
-            }
+            {t: TaskNetwork(t, params, sizes).evaluate(tests[t]) for t in tasks}
         )
 
     networks = {task: TaskNetwork(task, params, sizes) for task in tasks}

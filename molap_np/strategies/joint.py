@@ -38,18 +38,18 @@ class JointConfig:
     """Network and budget of the joint network.
 
     ``steps`` counts optimiser steps over all tasks together; the quick
-    default (2,700 = 9 x 300) matches the total steps the one-task-at-a-time
-    strategies take at 300 steps per task, with the same batch of 32 trials.
+    default (4,500 = 9 x 500) matches the total steps the one-task-at-a-time
+    strategies take at 500 steps per task, with the same batch of 32 trials.
     """
 
     N: int = 200
     g: float = 1.5
-    steps: int = 2700
+    steps: int = 4500
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     schedule: str = "cosine"
     clip: float | None = 1.0
-    eval_every: int = 450
+    eval_every: int = 500
     eval_batch_size: int = 128
 
 

@@ -19,7 +19,7 @@ from .base import StrategyResult, check_rng, check_tasks, curve_from_log
 
 def quick_task_learning():
     """Task-learning budget of the comparison's quick defaults."""
-    return TaskLearningConfig(steps=300, eval_every=100)
+    return TaskLearningConfig(steps=500, eval_every=100)
 
 
 @dataclass
