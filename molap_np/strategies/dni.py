@@ -10,25 +10,25 @@ so its gradients are projected away from the activity those tasks used.
 The recurrent weights act as one matrix W on the concatenated input z, the
 readout as one matrix V on z_out::
 
-    z[t] = [x[t]; h[t]; 1]   (n_in + N + 1)    W = [W_in  J  b]     (N, n_in + N + 1)
-    h[t+1] = tanh(W z[t])                                                   (1)
-    z_out[t] = [h[t+1]; 1]   (N + 1)           V = [W_out  b_out]   (n_out, N + 1)
-    y[t] = V z_out[t]                                                       (2)
+    z[t] = [x[t]; h[t]; 1]       W = [W_in  J  b]       (N, n_in + N + 1)
+    h[t+1] = tanh(W z[t])                                              (1)
+    z_out[t] = [h[t+1]; 1]       V = [W_out  b_out]     (n_out, N + 1)
+    y[t] = V z_out[t]                                                  (2)
 
 After task j is learned, the second moments of its inputs are measured on a
 batch of its trials, over all steps and trials (uncentred: the constant 1
 carries the mean, so the biases are protected too)::
 
-    S_j = mean z zᵀ            R_j = mean z_out z_outᵀ                        (5)
+    S_j = mean z zᵀ             R_j = mean z_out z_outᵀ                (5)
 
 While task k > 1 is learned, S and R are the averages of S_j and R_j over
 the tasks seen so far (j < k), W and V are the weights at the start of task
 k, and every change D of W (and E of V) that the optimiser proposes is
 replaced by::
 
-    P_in  = (S / alpha + I)^-1        P_out = (W S Wᵀ / alpha + I)^-1         (6)
-    Q_in  = (R / alpha + I)^-1        Q_out = (V R Vᵀ / alpha + I)^-1         (7)
-    D <- P_out D P_in                 E <- Q_out E Q_in                       (8)
+    P_in = (S / alpha + I)^-1      P_out = (W S Wᵀ / alpha + I)^-1      (6)
+    Q_in = (R / alpha + I)^-1      Q_out = (V R Vᵀ / alpha + I)^-1      (7)
+    D <- P_out D P_in              E <- Q_out E Q_in                    (8)
 
 with alpha = 1e-3. An input direction u with S u = lambda u passes with gain
 alpha / (alpha + lambda): whole for directions the old tasks never used,
@@ -39,13 +39,14 @@ Two choices. (a) The projection acts on Adam's step, not on the gradient
 before Adam: with plain gradient descent the two are the same, but Adam
 divides each weight's step by its own running gradient scale, which turns a
 projected gradient into a step with large components along the protected
-directions. Measured (DelayPro then MemoryDm1, seed 0, 300 steps each): the
-change of W along task 1's directions with lambda > 0.1 was about 3x
-smaller than along directions with lambda < 1e-4 when the gradient was
-projected, and about 100x smaller when the step was, as alpha / (alpha +
-lambda) promises. (b) The initial state h0
-is shared by all tasks and trained during task 1 only: moving it later would
-shift every old task's trajectory, and no projection covers it.
+directions. Measured (N = 200, DelayPro then MemoryDm1, seed 0, 300 steps
+each): the change of W along task 1's directions with lambda > 0.1 was
+about 3x smaller than along directions with lambda < 1e-4 when the gradient
+was projected, and about 100x smaller when the step was, as alpha / (alpha
++ lambda) promises (``project_on`` selects either; tutorial 04 shows both).
+(b) The initial state h0 is shared by all tasks and trained during task 1
+only: moving it later would shift every old task's trajectory, and no
+projection covers it.
 """
 
 import time
@@ -204,16 +205,42 @@ def _progress(task, step, steps, loss, scores):
     return line
 
 
+def _step(adam, grads, projection, config, rate):
+    """The change of every trained weight for these raw gradients.
+
+    Clipped, then Adam; the projection (8) acts on Adam's step, or on the
+    gradient before Adam with ``config.project_on == "gradient"``.
+    """
+    on_gradient = config.project_on == "gradient"
+    if projection is not None and on_gradient:
+        grads = project_grads(grads, projection)
+    if config.clip is not None:
+        grads = clip_by_norm(grads, config.clip)
+    deltas = adam.updates(grads, rate)
+    if projection is not None and not on_gradient:
+        deltas = project_grads(deltas, projection)
+    return deltas
+
+
 def learn_projected(network, rng, config, trainable, projection, test, verbose=True):
     """Train ``network`` on its task, each Adam step projected by (8).
 
-    Adam sees the raw (clipped) gradient; its step is then projected, so
-    that the change of W is P_out (step) P_in whatever Adam's per-weight
-    scaling did (projecting the gradient before Adam does not give that:
-    Adam's elementwise division turns a projected gradient into a step
-    outside the projected subspace). With ``projection=None`` (task 1, or
-    ``config.project=False``) this is plain Adam training. ``test`` is the
-    task's held-out batch for the learning curve.
+    With ``projection=None`` (task 1, or ``config.project=False``) this is
+    plain Adam training on the masked loss.
+
+    Parameters
+    ----------
+    network : TaskNetwork
+        Its task and starting weights (not modified).
+    rng : numpy.random.Generator
+        Draws the training batches.
+    config : DNIConfig
+    trainable : tuple of str
+        Names of the trained weights.
+    projection : dict of ndarray or None
+        From ``make_projection``.
+    test : TaskBatch
+        Held-out batch of the task, for the learning curve.
 
     Returns
     -------
@@ -222,40 +249,32 @@ def learn_projected(network, rng, config, trainable, projection, test, verbose=T
     """
     task = network.task
     params = {k: np.array(v, dtype=float) for k, v in network.params.items()}
-    names = list(trainable)
-    adam = Adam({k: params[k] for k in names})
+    adam = Adam({k: params[k] for k in trainable})
     loss_and_grad = value_and_grad(
         lambda arrays, batch: masked_mse_loss({**params, **arrays}, batch)
     )
     log = TrainingLog(np.zeros(config.steps))
-    log.trainable_params = sum(params[k].size for k in names)
+    log.trainable_params = sum(params[k].size for k in trainable)
     start = time.perf_counter()
 
     for step in range(1, config.steps + 1):
-        batch = to_network_batch(network, make_batch(task, config.batch_size, rng))
-        loss, grads = loss_and_grad({k: params[k] for k in names}, batch)
-        norm = global_norm(grads)
-        if not (np.isfinite(loss) and np.isfinite(norm)):
+        batch = make_batch(task, config.batch_size, rng)
+        loss, grads = loss_and_grad(
+            {k: params[k] for k in trainable}, to_network_batch(network, batch)
+        )
+        if not (np.isfinite(loss) and np.isfinite(global_norm(grads))):
             raise TrainingDiverged(
-                f"DNI diverged on {task} at step {step}: loss {loss}, "
-                f"gradient norm {norm}; lower lr (now {config.lr})",
+                f"DNI diverged on {task} at step {step}: the loss or its "
+                f"gradient is not finite; lower lr (now {config.lr})",
                 step,
             )
-        on_gradient = projection is not None and config.project_on == "gradient"
-        if on_gradient:
-            grads = project_grads(grads, projection)
-        if config.clip is not None:
-            grads = clip_by_norm(grads, config.clip, global_norm(grads))
         rate = learning_rate(config.lr, step - 1, config.steps, config.schedule)
-        deltas = adam.updates(grads, rate)
-        if projection is not None and not on_gradient:
-            deltas = project_grads(deltas, projection)
-
-        for name, delta in deltas.items():
+        for name, delta in _step(adam, grads, projection, config, rate).items():
             new = params[name] - delta
             log.updates += int(np.count_nonzero(new != params[name]))
             params[name] = new
         log.loss[step - 1] = loss
+
         if step % config.eval_every == 0 or step == config.steps:
             log.eval_steps.append(step)
             log.evals.append(network.evaluate(test, params))
