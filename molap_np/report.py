@@ -150,7 +150,7 @@ def cost_table(results):
 
 
 def robustness_table(results, criterion="paper_accuracy"):
-    """Markdown: normalised area under each robustness curve (1 = no loss)."""
+    """Markdown: each perturbation's retained margin over silence (1 = none lost)."""
     summary = results["perturbations"]["summary"]
     names = list(summary)
     perturbations = list(summary[names[0]])
@@ -336,8 +336,10 @@ def render_markdown(results, figures, generalisation_table):
         _figure(figures, "dni", "DNI accuracy matrix"),
         "## Robustness",
         "",
-        "Normalised area under the paper-accuracy curve of each perturbation "
-        "(1.0: no loss over the whole range of sizes; mean over tasks):",
+        "Share of the intact margin over a silent network that survives, "
+        "averaged over each perturbation's range of sizes (paper accuracy, "
+        "mean over tasks; 1.00: no loss, 0.00: no better than a silent "
+        "network; – where the intact network is not above the silent one):",
         "",
         robustness_table(results),
         "",
