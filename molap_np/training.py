@@ -13,7 +13,8 @@ Adam (Kingma and Ba, 2015), for a gradient g at step s = 1, 2, ...::
 A trainable set maps a weight name to ``None`` (the whole array is trained)
 or to a boolean mask of the entries that are (for example one module's block
 of J). Entries outside the set keep their exact bits: the update is applied
-through ``numpy.where``, never by adding a zero.
+through ``numpy.where``, never by adding a zero. Their gradient is zeroed
+before clipping, so the clipping norm counts trained entries only.
 """
 
 import time
