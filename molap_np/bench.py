@@ -27,13 +27,16 @@ product the time loop is made of, and a large 1000 x 1000 product. If
 PyTorch is importable the same step is timed in PyTorch float64 too, with as
 many threads as NumPy's BLAS is told to use, written two ways: a loop of
 tensor operations (like ours) and ``torch.nn.RNN``. PyTorch is never a
-dependency of molap_np.
+dependency of molap_np. For reference, the step is also timed with autograd
+tracing the time loop op by op (``traced_loss``), which is what
+``rnn.forward`` replaces with its hand-written reverse pass.
 """
 
 import os
 import time
 from types import SimpleNamespace
 
+import autograd.numpy as anp
 import numpy as np
 
 from . import rnn, training
@@ -94,11 +97,27 @@ def _problem(N, seed=0):
     return params, batch
 
 
-def numpy_step(params, batch, trained):
+def numpy_step(params, batch, trained, loss_fn=training.mse_loss):
     """One step of ``train``'s gradient, as a function of no arguments."""
-    loss_and_grad = training.gradient_function(params)
+    loss_and_grad = training.gradient_function(params, loss_fn)
     arrays = {name: params[name] for name in trained}
     return lambda: loss_and_grad(arrays, batch)
+
+
+def traced_loss(params, batch, l2):
+    """Loss (3) with autograd tracing the time loop op by op.
+
+    What ``rnn.forward`` would cost without its hand-written reverse pass.
+    """
+    x = batch.inputs
+    h = anp.ones((x.shape[1], 1)) * params["h0"]  # (B, N)
+    states = []
+    for x_t in x:
+        h = anp.tanh(x_t @ params["W_in"].T + h @ params["J"].T + params["b"])
+        states.append(h)
+    outputs = anp.stack(states) @ params["W_out"].T + params["b_out"]
+    penalty = anp.sum(params["W_in"] ** 2) + anp.sum(params["J"] ** 2)
+    return anp.mean((outputs - batch.targets) ** 2) + l2 * penalty
 
 
 def _torch_weights(torch, params, trained):
@@ -190,8 +209,9 @@ def run_benchmark(repeats=15, use_torch=True, cases=CASES, verbose=True):
     dict
         ``threads``, ``large_rate`` (flop/s) and ``cases``: per case its
         ``flops``, ``loop_rate``, step times in seconds (``numpy``,
-        ``torch_loop``, ``torch_rnn``: arrays of ``repeats``, or None) and
-        the ratios of the medians to the two floors.
+        ``torch_loop``, ``torch_rnn``: arrays of ``repeats``, or None;
+        ``traced``: a third as many) and the ratios of the medians of
+        ``numpy`` to the two floors.
     """
     rng = np.random.default_rng(0)
     threads = blas_threads()
@@ -220,6 +240,9 @@ def _run_case(label, N, trained, repeats, rng, torch, large_rate):
     step_fn = numpy_step(params, batch, trained)
     case.numpy = time_call(step_fn, repeats)
     case.loss = float(step_fn()[0])
+    traced_fn = numpy_step(params, batch, trained, traced_loss)
+    _check_same_loss(case.loss, float(traced_fn()[0]), "traced")
+    case.traced = time_call(traced_fn, max(3, repeats // 3))
     case.torch_loop = case.torch_rnn = None
     if torch is not None:
         for key, make in (
@@ -235,12 +258,12 @@ def _run_case(label, N, trained, repeats, rng, torch, large_rate):
     return vars(case)
 
 
-def _check_same_loss(loss, torch_loss, key):
+def _check_same_loss(loss, other_loss, key):
     """Refuse to compare times of steps that do not compute the same loss."""
-    if not np.isclose(loss, torch_loss, rtol=1e-10, atol=0):
+    if not np.isclose(loss, other_loss, rtol=1e-10, atol=0):
         raise RuntimeError(
-            f"the PyTorch step ({key}) gives loss {torch_loss!r}, molap_np "
-            f"gives {loss!r}: the benchmark would compare different work"
+            f"the {key} step gives loss {other_loss!r}, molap_np gives "
+            f"{loss!r}: the benchmark would compare different work"
         )
 
 
@@ -269,6 +292,11 @@ def _print_case(case):
     print(f"  {'matmul flops per step':<26}{case['flops'] / 1e9:.3f} G")
     print(f"  {f'({B}, {N}) @ ({N}, {N})':<26}{case['loop_rate'] / 1e9:.1f} GFLOP/s")
     print(f"  {'molap_np step':<26}{_ms(case['numpy'])}")
+    ratio = step / np.median(case["traced"])
+    print(
+        f"  {'autograd tracing the loop':<26}{_ms(case['traced'])}   "
+        f"molap_np / traced {ratio:.2f}"
+    )
     for key, name in (("loop", "loop's"), ("large", "large")):
         floor = case["flops"] / case[f"{key}_rate"]
         print(
