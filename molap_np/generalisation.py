@@ -155,10 +155,10 @@ def _streams(rng, seed, task):
     if (rng is None) == (seed is None):
         raise ValueError("pass exactly one of rng (a Generator) and seed (an int)")
     if seed is not None:
-        return {
-            "pretrain": np.random.default_rng(int(seed)),
-            **{p: seeded_rng(seed, p, task) for p in PURPOSES},
-        }
+        streams = {p: seeded_rng(seed, p, task) for p in PURPOSES}
+        # One corpus batch for every fold, so their shifts compare.
+        streams["corpus"] = seeded_rng(seed, "corpus")
+        return {"pretrain": np.random.default_rng(int(seed)), **streams}
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
     children = rng.spawn(len(PURPOSES) + 1)
