@@ -542,7 +542,7 @@ def _plain(config):
 def _line(label, task, result):
     reached = result["steps_to_criterion"]
     return (
-        f"{label:<24}{task:<15}paper {result['paper_accuracy']:.3f}  "
+        f"{label:<28}{task:<15}paper {result['paper_accuracy']:.3f}  "
         f"strict {result['strict_accuracy']:.3f}  "
         f"90% at {'-' if reached is None else reached}/{result['budget']}"
     )
@@ -950,6 +950,30 @@ def _condition_mean(results, tasks, condition):
         "strict_accuracy": float(np.mean([e["strict_accuracy"] for e in entries])),
         "reached": sum(e["steps_to_criterion"] is not None for e in entries),
         "tasks": len(entries),
+    }
+
+
+def paired_difference(summary, condition, reference="molap", key="paper_accuracy"):
+    """Per-task differences ``condition - reference`` of one score.
+
+    Returns
+    -------
+    dict
+        ``tasks`` (those both conditions have), ``differences`` (one per
+        task), ``mean`` and ``std`` (sample standard deviation over tasks;
+        0 for one task).
+    """
+    results = summary["results"]
+    tasks = [t for t in summary["tasks"] if {condition, reference} <= set(results[t])]
+    if not tasks:
+        raise ValueError(f"no task has both {condition!r} and {reference!r}")
+    values = [results[t][condition][key] - results[t][reference][key] for t in tasks]
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {
+        "tasks": tasks,
+        "differences": values,
+        "mean": float(np.mean(values)),
+        "std": std,
     }
 
 

@@ -360,3 +360,24 @@ def test_markdown_table_and_figures(study):
     assert "| MultiMem |" in gen.corpus_shift_table(summary)
     assert len(gen.plot_generalisation(summary).axes) == 3
     assert len(gen.plot_curves(summary).axes) == 1
+
+
+def test_paired_difference_on_a_hand_made_summary():
+    def entry(paper):
+        return {"paper_accuracy": paper}
+
+    summary = {
+        "tasks": ["DelayPro", "MemoryPro", "MultiMem"],
+        "results": {
+            "DelayPro": {"molap": entry(0.9), "leave_one_out": entry(0.8)},
+            "MemoryPro": {"molap": entry(0.5), "leave_one_out": entry(0.7)},
+            "MultiMem": {"molap": entry(0.6)},
+        },
+    }
+    paired = gen.paired_difference(summary, "leave_one_out")
+    assert paired["tasks"] == ["DelayPro", "MemoryPro"]
+    np.testing.assert_allclose(paired["differences"], [-0.1, 0.2])
+    assert paired["mean"] == pytest.approx(0.05)
+    assert paired["std"] == pytest.approx(np.sqrt(0.045))
+    with pytest.raises(ValueError, match="no task has both"):
+        gen.paired_difference(summary, "separate")
