@@ -41,14 +41,23 @@ conditions then come from what the conditions change, not from the draw.
 How much the corpus statistics move (``corpus_shift``). The whole-trial CCA
 of section 3 is fitted on the full corpus (X with 25 columns, Y with 22) and
 on the same trials without the held-out tasks (only their columns are
-dropped). On a fresh full-corpus batch, the full fit's variates are
-``U = X_s A`` and the leave-out fit's are ``U' = X_s[:, known] A'``, where
-``known`` are the columns the leave-out fit has. Components are matched by
+dropped). On a fresh full-corpus batch X, the full fit's variates are
+``U = X_s A`` and the leave-out fit's are ``U' = X'_s A'``, where X'_s holds
+only the columns the leave-out fit knows, standardised by that fit's means
+and scales (``CCAResult.transform_x``). Components are matched by
 the permutation that maximises the summed absolute correlation between U_j
 and U'_pi(j); the report gives that matched |corr(U_j, U'_pi(j))|, and the
 R^2 of the least-squares prediction of U_j from all r leave-out variates
 (with intercept), which is indifferent to a rotation among components of
 nearly equal canonical correlation. The same for V and Y.
+
+Running it. ``generalisation_study`` runs every fold and reference, in
+worker processes if asked. A pipeline can instead run ``run_fold`` per fold
+as an independent unit (``fold_unit``), turn strategies it has already
+trained into references with ``reference_from_strategy``, and assemble the
+per-fold dicts with ``summarise``, then ``markdown_table``,
+``corpus_shift_table``, ``paired_difference``, ``plot_generalisation`` and
+``plot_curves``.
 """
 
 import argparse
