@@ -44,17 +44,27 @@ Designs (``DESIGNS``):
     by their largest magnitude on the fitted batch, so that zero means "no
     stimulus" and "no answer".
 
+``hold-max``
+    Memory primitives cut to the corpus's needs (hand-designed, like
+    ``task``): modules 1 and 2 hold the last value shown on input channel 1
+    (resp. 2); module 3 receives channel 1 of a value task's trial and must
+    hold the running maximum of its pulses, the operation every value task
+    asks for (MemoryDm1 directly; the others once the input weights route
+    the right channel, or the sum of both, into it).
+
 Fit. The fit of module k is the R^2 of its target on a held-out batch drawn
 once before training, measured right after module k's training (its readout
 is retrained by the next module).
 
-Shipped weights. ``molap_np/data/pretrained_<design>.npz`` are written by::
+Shipped weights. ``molap_np/data/pretrained_<design>.npz`` are written with
+the default ``PretrainConfig`` and one BLAS thread (another thread count sums
+in another order and changes the last bits of the weights) by::
 
-    molap-np pretrain --design cca --seed 0 --out molap_np/data/pretrained_cca.npz
-    molap-np pretrain --design response-cca --seed 0 \\
-        --out molap_np/data/pretrained_response-cca.npz
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 molap-np pretrain \\
+        --design cca --seed 0 --out molap_np/data/pretrained_cca.npz
 
-with the default ``PretrainConfig``; a test rebuilds them bit for bit.
+and likewise for ``--design response-cca``. A test rebuilds them bit for bit;
+each takes about 25 s on one core of this machine.
 
 The comparison ``compare_designs`` learns every task on the pre-trained
 recurrent weights of each design and on random ones (the no-pre-training
@@ -85,7 +95,7 @@ from .tasks import (
 )
 from .training import SCHEDULES, train, trainable_count
 
-DESIGNS = ("cca", "task", "response-cca")
+DESIGNS = ("cca", "task", "response-cca", "hold-max")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PRETRAIN_WEIGHTS = ("W_in", "W_out", "b_out", "h0")
 
@@ -290,46 +300,81 @@ def hold_last(values, on):
     return np.where(last >= 0, held, 0.0)
 
 
+def hold_max(values, on):
+    """Running maximum of the values where ``on``, else 0 before the first.
+
+    Parameters
+    ----------
+    values : ndarray, shape (T, B)
+    on : ndarray of bool, shape (T, B)
+
+    Returns
+    -------
+    ndarray, shape (T, B)
+    """
+    running = np.maximum.accumulate(np.where(on, values, -np.inf), axis=0)
+    return np.where(np.isfinite(running), running, 0.0)
+
+
+_TARGET_RULES = {
+    "copy": lambda values, on: values,
+    "hold": hold_last,
+    "max": hold_max,
+}
+
+
 class TaskPrimitives:
-    """Hand-designed primitives: fixation, then memories of channels 1, 2."""
+    """Hand-designed primitives: fixation, then memories of channels 1, 2.
+
+    ``MODULES`` lists, per module, the target rule applied to the clean
+    input channel and the channel; ``max`` draws value-task trials only.
+    """
 
     n_in = 1
+    MODULES = (("copy", 0), ("hold", 1), ("hold", 2))
 
     def __init__(self, rng, config, tasks):
-        if config.r != 3:
-            raise ValueError(f"the task design has 3 primitives, got r = {config.r}")
+        if config.r != len(self.MODULES):
+            raise ValueError(
+                f"this design has {len(self.MODULES)} primitives, got r = {config.r}"
+            )
         self.tasks, self.timing = tasks, config.timing
         self.cca = None
-        self.sources = [
-            tasks,
-            tuple(t for t in tasks if TASK_SIZES[t][0] > 1),
-            tuple(t for t in tasks if TASK_SIZES[t][0] > 2),
-        ]
-        if not self.sources[2]:
-            raise ValueError(
-                "the task design needs a task with 2 stimulus channels; "
-                f"none among {tasks}"
-            )
+        self.sources = []
+        for rule, channel in self.MODULES:
+            sources = tuple(t for t in tasks if TASK_SIZES[t][0] > channel)
+            if rule == "max":
+                sources = tuple(t for t in sources if t not in DIRECTION_TASKS)
+            if not sources:
+                raise ValueError(
+                    f"the primitive {rule!r} of input channel {channel} has no "
+                    f"task to draw from among {tasks}"
+                )
+            self.sources.append(sources)
 
     def sample(self, k, batch_size, rng):
         corpus = make_corpus_batch(
             batch_size, rng, self.tasks, noise=False, timing=self.timing
         )
-        sources = self.sources[k]
-        choice = rng.integers(len(sources), size=batch_size)
+        rule, channel = self.MODULES[k]
+        choice = rng.integers(len(self.sources[k]), size=batch_size)
         clean = np.zeros((T, batch_size))
         targets = np.zeros((T, batch_size))
-        for i, task in enumerate(sources):
+        for i, task in enumerate(self.sources[k]):
             trials = choice == i
             batch = corpus.batches[task]
-            channel = batch.inputs[:, trials, k]
-            clean[:, trials] = channel
-            if k == 0:
-                targets[:, trials] = channel
-            else:
-                targets[:, trials] = hold_last(channel, stimulus_on(batch)[:, trials])
+            values = batch.inputs[:, trials, channel]
+            clean[:, trials] = values
+            on = stimulus_on(batch)[:, trials]
+            targets[:, trials] = _TARGET_RULES[rule](values, on)
         inputs = _add_input_noise(clean[:, :, None], rng)
         return PrimitiveBatch(inputs, targets[:, :, None])
+
+
+class HoldMaxPrimitives(TaskPrimitives):
+    """Memory primitives: hold channel 1, hold channel 2, running maximum."""
+
+    MODULES = (("hold", 1), ("hold", 2), ("max", 1))
 
 
 class ResponseCCAPrimitives:
@@ -397,6 +442,7 @@ _DESIGN_CLASSES = {
     "cca": CCAPrimitives,
     "task": TaskPrimitives,
     "response-cca": ResponseCCAPrimitives,
+    "hold-max": HoldMaxPrimitives,
 }
 
 
