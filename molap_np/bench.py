@@ -273,11 +273,25 @@ def _print_header(threads, repeats, large_rate, torch, use_torch):
         f"T = {T}, B = {B}, {N_IN} inputs, {N_OUT} outputs"
     )
     print(f"BLAS threads {threads}; medians of {repeats} steps [min - max]")
+    load, cores = _load_average(), os.cpu_count() or 1
+    if load is not None and load > cores - 0.5:
+        print(
+            f"warning: load average {load:.1f} on {cores} cores; other work "
+            f"shares the CPU and the times below are slower and noisier"
+        )
     print(f"large matmul {LARGE}^3: {large_rate / 1e9:.1f} GFLOP/s")
     if torch is not None:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
     elif use_torch:
         print("PyTorch: not importable, comparison skipped")
+
+
+def _load_average():
+    """The 1-minute load average, or None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _ms(times):
