@@ -25,37 +25,29 @@ study give the same file apart from that key.
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .files import atomic_write, write_json  # noqa: E402
-from .plotting import STRATEGY_COLORS  # noqa: E402
+from . import __version__
+from .comparison import (
+    LABELS,
+    dni_matrix_table,
+    markdown_table,
+    plot_accuracy,
+    plot_costs,
+    plot_curves,
+    plot_dni_matrix,
+)
+from .files import atomic_write, write_json
 
 CRITERIA = ("paper_accuracy", "strict_accuracy")
-LABELS = {
-    "molap": "MoLaP (best design)",
-    "molap_cca": "MoLaP (paper's CCA)",
-    "no_pretraining": "no pre-training",
-    "separate": "separate networks",
-    "dni": "DNI",
-    "joint": "joint network",
-}
-
-
-def _color(strategy):
-    if strategy == "molap_cca":
-        return "#a6761d"
-    return STRATEGY_COLORS.get(strategy, "0.4")
 
 
 def strategy_entry(record):
     """The JSON entry of one trained strategy (no wall-clock time)."""
     tasks = record["tasks"]
     mean = {c: float(np.mean([s[c] for s in tasks.values()])) for c in CRITERIA}
+    worst = {c: float(np.min([s[c] for s in tasks.values()])) for c in CRITERIA}
     curves = {
         task: {k: v for k, v in curve.items() if k != "loss"}
         for task, curve in record.get("curves", {}).items()
@@ -65,6 +57,7 @@ def strategy_entry(record):
         "updates": record["updates"],
         "tasks": tasks,
         "mean": mean,
+        "min": worst,
         "curves": curves,
         "extra": record.get("extra", {}),
     }
@@ -114,39 +107,27 @@ def assemble(preset, seed, settings, records, sweeps, generalisation, timing):
 # ------------------------------------------------------------------ tables
 
 
+def comparison_view(results):
+    """The results in the shape of ``comparison.compare``'s dict.
+
+    The pipeline's strategies are scored like ``molap-np compare``'s, so the
+    report draws its accuracy and cost tables and figures with the same
+    functions.
+    """
+    units = results["timing"].get("units", {})
+    return {
+        "tasks": results["settings"]["tasks"],
+        "test_trials": results["settings"]["test_trials"],
+        "strategies": results["strategies"],
+        "seconds": {
+            name: units.get(f"strategy-{name}", float("nan"))
+            for name in results["strategies"]
+        },
+    }
+
+
 def _pct(value):
     return "–" if value is None else f"{100 * value:.1f}"
-
-
-def accuracy_table(results, criterion="paper_accuracy"):
-    """Markdown: one row per task, one column per strategy, in percent."""
-    strategies = results["strategies"]
-    names = list(strategies)
-    tasks = results["settings"]["tasks"]
-    lines = [
-        "| task | " + " | ".join(LABELS.get(n, n) for n in names) + " |",
-        "|---" * (len(names) + 1) + "|",
-    ]
-    for task in tasks:
-        cells = [_pct(strategies[n]["tasks"][task][criterion]) for n in names]
-        lines.append(f"| {task} | " + " | ".join(cells) + " |")
-    cells = [_pct(strategies[n]["mean"][criterion]) for n in names]
-    lines.append("| **mean** | " + " | ".join(f"**{c}**" for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def cost_table(results):
-    """Markdown: trainable parameters and parameter updates per strategy."""
-    lines = [
-        "| strategy | trainable parameters | parameter updates |",
-        "|---|---:|---:|",
-    ]
-    for name, entry in results["strategies"].items():
-        lines.append(
-            f"| {LABELS.get(name, name)} | {entry['trainable_params']:,} | "
-            f"{entry['updates']:,} |"
-        )
-    return "\n".join(lines)
 
 
 def robustness_table(results, criterion="paper_accuracy"):
@@ -165,81 +146,6 @@ def robustness_table(results, criterion="paper_accuracy"):
             cells.append("–" if area is None else f"{area:.2f}")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------- figures
-
-
-def plot_accuracy(results, criterion="paper_accuracy"):
-    """Grouped bars: accuracy per task, one bar per strategy."""
-    strategies = results["strategies"]
-    tasks = results["settings"]["tasks"]
-    names = list(strategies)
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(11, 4))
-    x = np.arange(len(tasks))
-    for i, name in enumerate(names):
-        values = [strategies[name]["tasks"][t][criterion] for t in tasks]
-        ax.bar(
-            x + i * width,
-            values,
-            width,
-            color=_color(name),
-            label=LABELS.get(name, name),
-        )
-    ax.set_xticks(x + 0.4 - width / 2, tasks, rotation=20)
-    ax.set_ylim(0, 1.05)
-    ax.axhline(0.9, color="0.6", ls=":", lw=1)
-    ax.set_ylabel(criterion.replace("_", " "))
-    ax.set_title(f"Held-out {criterion.replace('_', ' ')} per task and strategy")
-    ax.legend(fontsize=8, ncol=3, loc="lower left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_costs(results):
-    """Trainable parameters and updates per strategy, log scale."""
-    strategies = results["strategies"]
-    names = list(strategies)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, key, title in zip(
-        axes,
-        ("trainable_params", "updates"),
-        ("trainable parameters", "parameter updates"),
-    ):
-        values = [strategies[n][key] for n in names]
-        ax.bar(range(len(names)), values, color=[_color(n) for n in names])
-        ax.set_yscale("log")
-        ax.set_xticks(
-            range(len(names)),
-            [LABELS.get(n, n) for n in names],
-            rotation=30,
-            ha="right",
-            fontsize=8,
-        )
-        ax.set_title(f"{title} (log scale)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_dni_matrix(results):
-    """DNI: accuracy of each task (column) after learning each task (row)."""
-    extra = results["strategies"].get("dni", {}).get("extra", {})
-    matrix = extra.get("accuracy_matrix", {}).get("paper_accuracy")
-    if matrix is None:
-        return None
-    tasks = extra.get("tasks", results["settings"]["tasks"])
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in matrix])
-    fig, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(tasks)), tasks, rotation=60, fontsize=7)
-    ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
-    ax.set_xlabel("task tested")
-    ax.set_ylabel("after learning task")
-    ax.set_title("DNI: paper accuracy as tasks are added")
-    fig.colorbar(image, ax=ax, label="paper accuracy")
-    fig.tight_layout()
-    return fig
 
 
 def _save(fig, out_dir, name):
@@ -266,14 +172,20 @@ def write_report(
 
     results = assemble(preset, seed, settings, records, sweeps, generalisation, timing)
     write_json(os.path.join(out_dir, "results.json"), results)
+    view = comparison_view(results)
     perturbations = results["perturbations"]
     figures = {
-        "accuracy": _save(plot_accuracy(results), out_dir, "accuracy.png"),
+        "accuracy": _save(plot_accuracy(view), out_dir, "accuracy.png"),
         "strict": _save(
-            plot_accuracy(results, "strict_accuracy"), out_dir, "accuracy_strict.png"
+            plot_accuracy(view, "strict_accuracy"), out_dir, "accuracy_strict.png"
         ),
-        "costs": _save(plot_costs(results), out_dir, "costs.png"),
-        "dni": _save(plot_dni_matrix(results), out_dir, "dni_matrix.png"),
+        "curves": _save(plot_curves(view), out_dir, "curves.png"),
+        "costs": _save(plot_costs(view), out_dir, "costs.png"),
+        "dni": _save(
+            plot_dni_matrix(view) if "dni" in view["strategies"] else None,
+            out_dir,
+            "dni_matrix.png",
+        ),
         "robustness": _save(plot_robustness(perturbations), out_dir, "robustness.png"),
         "modules": _save(
             plot_module_silencing(perturbations["module_silencing"]),
@@ -298,6 +210,7 @@ def _figure(figures, key, caption):
 
 def render_markdown(results, figures, generalisation_table):
     """The report as Markdown text."""
+    view = comparison_view(results)
     means = {
         name: entry["mean"]["paper_accuracy"]
         for name, entry in results["strategies"].items()
@@ -317,22 +230,33 @@ def render_markdown(results, figures, generalisation_table):
         "",
         "Paper accuracy (%), last 30 steps within a relative band:",
         "",
-        accuracy_table(results),
+        markdown_table(view, "paper_accuracy"),
         "",
         _figure(figures, "accuracy", "paper accuracy per task"),
         "Strict accuracy (%), decoded angle within 0.1 pi or value within 0.1:",
         "",
-        accuracy_table(results, "strict_accuracy"),
+        markdown_table(view, "strict_accuracy"),
         "",
         _figure(figures, "strict", "strict accuracy per task"),
-        "## Cost",
+        "## Cost (seconds: wall time of the strategy's unit)",
         "",
-        cost_table(results),
+        markdown_table(view, "summary"),
         "",
         "MoLaP's counts include its pre-training. Counts include each task's "
         "initial state h0, which the paper's figures leave out.",
         "",
         _figure(figures, "costs", "parameters and updates"),
+        _figure(figures, "curves", "learning curves"),
+        *(
+            [
+                "DNI: paper accuracy (%) of each task after learning each:",
+                "",
+                dni_matrix_table(view),
+                "",
+            ]
+            if "dni" in view["strategies"]
+            else []
+        ),
         _figure(figures, "dni", "DNI accuracy matrix"),
         "## Robustness",
         "",
