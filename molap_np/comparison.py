@@ -53,6 +53,7 @@ from .tasks import TASK_NAMES, make_batch
 CRITERIA = ("paper_accuracy", "strict_accuracy")
 LABELS = {
     "molap": "MoLaP",
+    "molap_cca": "MoLaP (paper's CCA)",
     "no_pretraining": "no pre-training",
     "separate": "separate networks",
     "dni": "DNI",
@@ -62,6 +63,7 @@ LABELS = {
 # per task: the largest start first when strategies run in parallel.
 RELATIVE_COST = {"dni": 2.2, "joint": 2.0, "separate": 2.0, "molap": 1.2}
 MAX_LOSS_POINTS = 100
+COLORS = {**STRATEGY_COLORS, "molap_cca": "#a6761d"}
 
 
 def strategy_rng(seed, name):
@@ -265,7 +267,7 @@ def plot_accuracy(comparison, criterion="paper_accuracy"):
             x,
             values,
             width,
-            color=STRATEGY_COLORS.get(name, "0.4"),
+            color=COLORS.get(name, "0.4"),
             label=LABELS.get(name, name),
         )
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
@@ -281,14 +283,16 @@ def plot_costs(comparison):
     plt = _plt()
     strategies = comparison["strategies"]
     names = list(strategies)
-    colors = [STRATEGY_COLORS.get(name, "0.4") for name in names]
+    colors = [COLORS.get(name, "0.4") for name in names]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, key, title in zip(
         axes, ("trainable_params", "updates"), ("trainable parameters", "updates")
     ):
         values = [strategies[name][key] for name in names]
-        ax.bar(range(len(names)), values, color=colors)
+        bars = ax.bar(range(len(names)), values, color=colors)
+        ax.bar_label(bars, [f"{v:.3g}" for v in values], fontsize=8)
         ax.set_yscale("log")
+        ax.margins(y=0.15)
         ax.set_xticks(
             range(len(names)),
             [LABELS.get(n, n) for n in names],
@@ -356,7 +360,7 @@ def plot_curves(comparison, criterion="paper_accuracy"):
                     curve["steps"],
                     curve[criterion],
                     marker=".",
-                    color=STRATEGY_COLORS.get(name, "0.4"),
+                    color=COLORS.get(name, "0.4"),
                     label=LABELS.get(name, name),
                 )
         ax.set_xscale("log")
@@ -551,9 +555,9 @@ def add_compare_command(subparsers):
     sub.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES)
     sub.add_argument(
         "--design",
-        default="cca",
+        default="response-cca",
         choices=DESIGNS,
-        help="MoLaP's primitive design (default: the paper's cca)",
+        help="MoLaP's primitive design (default response-cca; the paper's is cca)",
     )
     sub.add_argument(
         "--source",

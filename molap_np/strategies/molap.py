@@ -2,7 +2,9 @@
 
 Stage 1 (``molap_np.primitives``, MOLAP.md section 3) pre-trains the three
 modules of an N = 150 network, one after the other, on the primitives of a
-design (the paper's is ``cca``). Stage 2 (``molap_np.task_learning``,
+design: the paper's ``cca``, or this package's ``response-cca`` (the
+default: in the comparison, seed 0, it learned the nine tasks to 88 % mean
+paper accuracy where ``cca`` reached 69 %). Stage 2 (``molap_np.task_learning``,
 section 4) freezes J and b for good and learns each task's own W_in, W_out,
 b_out and h0. The cost of the strategy includes both stages: pre-training's
 trained scalars and updates are added to those of the nine tasks.
@@ -30,7 +32,8 @@ class MolapConfig:
     Attributes
     ----------
     design : str
-        Primitive design, one of ``primitives.DESIGNS``.
+        Primitive design, one of ``primitives.DESIGNS``; ``"cca"`` is the
+        paper's.
     source : {"fresh", "shipped", "given"}
         Pre-train now with ``pretrain`` and the strategy's generator; load
         the package's weights for ``design``; or use ``pretrained``.
@@ -41,7 +44,7 @@ class MolapConfig:
         The pre-trained network when ``source == "given"``.
     """
 
-    design: str = "cca"
+    design: str = "response-cca"
     source: str = "fresh"
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     task_learning: TaskLearningConfig = field(default_factory=quick_task_learning)
