@@ -186,7 +186,6 @@ def change_along(tasks, **settings):
     return change[strong].mean(), change[weak].mean()
 
 
-@pytest.mark.slow
 def test_projection_keeps_task_2_off_task_1_directions():
     # MemoryDm1 leaves input channel 2 at exactly zero: a direction task 1
     # never used, which ContextMemDm1 needs.
