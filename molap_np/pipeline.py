@@ -83,15 +83,17 @@ PRESETS = {
         "workers": 2,
     },
     "quick": {
+        # The strategies' own quick defaults (500 steps of 32 trials per task,
+        # as ``molap-np compare``), stated here so that run.json records them.
         "tasks": list(TASK_NAMES),
         "test_trials": 500,
         "designs": {"molap": "response-cca", "molap_cca": "cca"},
         "pretrain": {"steps": 200},
-        "task_learning": {"steps": 800, "batch_size": 32},
-        "separate": {"steps": 600, "batch_size": 32},
-        "dni": {"steps": 400, "batch_size": 32},
-        "joint": {"steps": 2000, "batch_size": 32},
-        "perturbations": {"draws": 10, "points": 5, "test_trials": 128},
+        "task_learning": {"steps": 500, "batch_size": 32, "eval_every": 100},
+        "separate": {"steps": 500, "batch_size": 32},
+        "dni": {"steps": 500, "batch_size": 32},
+        "joint": {"steps": 4500, "batch_size": 32},
+        "perturbations": {"draws": 10, "points": None, "test_trials": 128},
         "generalisation": {"folds": list(TASK_NAMES), "modes": ["leave_one_out"]},
         "workers": 2,
     },
@@ -104,7 +106,7 @@ PRESETS = {
         "separate": {"steps": 4500, "batch_size": 500, "lr": 1e-3},
         "dni": {"steps": 4500, "batch_size": 500, "lr": 1e-3},
         "joint": {"steps": 20000, "batch_size": 500, "lr": 1e-3},
-        "perturbations": {"draws": 20, "points": 8, "test_trials": 500},
+        "perturbations": {"draws": 20, "points": None, "test_trials": 500},
         "generalisation": {
             "folds": list(TASK_NAMES),
             "modes": ["leave_one_out", "leave_two_out"],
@@ -228,7 +230,8 @@ def perturbation_unit(out_dir, rng, strategy, record, settings, tasks, seed):
     result = load_strategy(out_dir, strategy, record)
     batches = test_batches(seed, tasks, settings["test_trials"])
     sizes = {
-        name: list(p.sizes[: settings["points"]]) for name, p in PERTURBATIONS.items()
+        name: list(p.sizes[: settings["points"]])  # None: the whole default grid
+        for name, p in PERTURBATIONS.items()
     }
     sweep = robustness_sweep(
         {strategy: result}, batches, sizes=sizes, draws=settings["draws"], rng=rng
