@@ -246,9 +246,11 @@ def generalisation_unit(out_dir, rng, held_out, mode, settings):
     from .primitives import PretrainConfig
     from .task_learning import TaskLearningConfig
 
+    batches = test_batches(settings["seed"], settings["tasks"], settings["test_trials"])
     return run_fold(
         held_out,
         rng,
+        test_batch=batches[held_out],
         design=settings["design"],
         pretrain_config=_dataclass_from(PretrainConfig, settings["pretrain"]),
         task_config=_dataclass_from(TaskLearningConfig, settings["task_learning"]),
@@ -337,9 +339,11 @@ def perturbation_units(settings, seed, records):
     ]
 
 
-def generalisation_units(settings):
+def generalisation_units(settings, seed):
     gen = settings["generalisation"]
+    # Folds are scored on the strategies' test batches, like the references.
     fold_settings = {
+        "seed": seed,
         "design": settings["designs"]["molap"],
         "pretrain": settings["pretrain"],
         "task_learning": settings["task_learning"],
@@ -406,7 +410,7 @@ def run_pipeline(
     )
 
     units = strategy_units(settings, seed)
-    gen_units = generalisation_units(settings)
+    gen_units = generalisation_units(settings, seed)
     total = len(units) * (1 + UNIT_COSTS["perturb"]) + sum(u.cost for u in gen_units)
     progress = Progress(total, verbose)
 
