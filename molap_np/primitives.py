@@ -68,7 +68,11 @@ each takes about 25 s on one core of this machine.
 
 The comparison ``compare_designs`` learns every task on the pre-trained
 recurrent weights of each design and on random ones (the no-pre-training
-control), with the same task-learning seeds in every condition.
+control), with the same task-learning seeds in every condition. With its
+defaults, ``molap-np compare-primitives`` (4 designs and the control, 3
+seeds, 9 tasks, 500 steps at batch 32, 2 worker processes: 135 task
+learnings and 12 pre-trainings) took 61 minutes on this 2-core machine while
+other jobs shared it.
 """
 
 import os
@@ -898,31 +902,47 @@ def plot_comparison(results):
 
     conditions = list(results["conditions"])
     tasks = results["settings"]["tasks"] + ["mean"]
-    fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     width = 0.8 / len(conditions)
     x = np.arange(len(tasks))
     for ax, name in zip(axes, ("paper", "strict")):
         for i, c in enumerate(conditions):
             summary = results["conditions"][c]
             entries = [summary["tasks"][t] for t in tasks[:-1]] + [summary["mean"]]
-            means = [e[f"{name}_mean"] for e in entries]
-            stds = [e[f"{name}_std"] for e in entries]
             ax.bar(
                 x + (i - (len(conditions) - 1) / 2) * width,
-                means,
+                [e[f"{name}_mean"] for e in entries],
                 width,
-                yerr=stds,
+                yerr=[e[f"{name}_std"] for e in entries],
                 label=c,
+                color=_condition_color(c, i),
                 capsize=2,
             )
         ax.set_ylabel(f"{name} accuracy")
         ax.set_ylim(0, 1.05)
-    axes[0].legend(ncol=len(conditions), fontsize=8, loc="lower left")
+    axes[0].legend(
+        ncol=len(conditions), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1)
+    )
     axes[1].set_xticks(x, tasks, rotation=30, ha="right")
     steps = results["settings"]["task_config"]["steps"]
-    axes[0].set_title(f"Tasks learned on frozen modules, {steps} steps each")
+    seeds = len(results["settings"]["seeds"])
+    fig.suptitle(
+        f"Tasks learned on frozen modules, {steps} steps each "
+        f"(mean and std over {seeds} seeds)"
+    )
     fig.tight_layout()
     return fig
+
+
+def _condition_color(condition, index):
+    """The study's colours for MoLaP (cca) and the control, others cycled."""
+    from .plotting import STRATEGY_COLORS
+
+    if condition == "cca":
+        return STRATEGY_COLORS["molap"]
+    if condition == CONTROL:
+        return STRATEGY_COLORS["no_pretraining"]
+    return ("#e6ab02", "#a6761d", "#666666", "#1f78b4")[index % 4]
 
 
 # ---------------------------------------------------------------------------
