@@ -111,6 +111,9 @@ class PretrainConfig:
     ``steps``, ``batch_size``, ``lr``, ``schedule`` and ``clip`` apply to
     each module in turn. ``corpus_trials`` trials of every task feed the
     CCA; ``eval_trials`` make the held-out batch of each module's fit.
+    The research code trained on batches of 200 at lr 5e-3 (MOLAP.md
+    section 3); 200 steps at batch 32 already fit every module of every
+    design to R^2 >= 0.9 and keep a pre-training near 25 s.
     """
 
     N: int = 150
