@@ -48,6 +48,11 @@ def atomic_write(path, write):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    # mkstemp makes the file private (0600); give it the mode an ordinary
+    # open() would, so that results can be shared as usual.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
