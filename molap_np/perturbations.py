@@ -581,6 +581,7 @@ def _curve(scores, grid):
         over_tasks[c] = {
             "mean": task_mean.mean(axis=1).tolist(),
             "std": task_mean.std(axis=1).tolist(),
+            "draws": task_mean.T.tolist(),  # (draws, sizes), for the summary
         }
     return {"sizes": list(grid), "tasks": per_task, "mean": over_tasks}
 
@@ -758,8 +759,10 @@ def summarise(curves, silent):
 
     On the mean over tasks, each entry holds ``intact`` (accuracy at size
     0), ``silent`` (the floor: a silent network's accuracy on the same
-    tasks), ``area`` (``normalised_area`` above that floor) and
-    ``half_size`` (where half the margin over the floor is lost).
+    tasks), ``area`` (``normalised_area`` above that floor), ``area_std``
+    (the std of the same area over the draws, None if any draw's is
+    undefined) and ``half_size`` (where half the margin over the floor is
+    lost).
 
     Parameters
     ----------
@@ -772,37 +775,50 @@ def summarise(curves, silent):
     for strategy, by_name in curves.items():
         summary[strategy] = {}
         for name, curve in by_name.items():
-            summary[strategy][name] = {}
-            for c in CRITERIA:
-                floor = float(np.mean([silent[t][c] for t in curve["tasks"]]))
-                mean = curve["mean"][c]["mean"]
-                summary[strategy][name][c] = {
-                    "intact": mean[0],
-                    "silent": floor,
-                    "area": normalised_area(curve["sizes"], mean, floor),
-                    "half_size": half_size(curve["sizes"], mean, floor),
-                }
+            summary[strategy][name] = {
+                c: _summary_entry(curve, c, silent) for c in CRITERIA
+            }
     return summary
 
 
-def summary_table(sweep, criterion="paper_accuracy"):
-    """The summary as text: one row per strategy, one column per perturbation.
+def _summary_entry(curve, criterion, silent):
+    floor = float(np.mean([silent[t][criterion] for t in curve["tasks"]]))
+    sizes, mean = curve["sizes"], curve["mean"][criterion]["mean"]
+    areas = [
+        normalised_area(sizes, d, floor) for d in curve["mean"][criterion]["draws"]
+    ]
+    return {
+        "intact": mean[0],
+        "silent": floor,
+        "area": normalised_area(sizes, mean, floor),
+        "area_std": None if None in areas else float(np.std(areas)),
+        "half_size": half_size(sizes, mean, floor),
+    }
 
-    Each cell is ``area`` (``half_size``), with ``-`` where less than half
-    the margin over a silent network was lost within the grid.
+
+def summary_table(sweep, criterion="paper_accuracy"):
+    """The summary as text: one row per perturbation, one column per strategy.
+
+    Each cell is ``area +- area_std (half_size)``, with ``-`` where less
+    than half the margin over a silent network was lost within the grid, or
+    where a strategy's intact accuracy is no better than a silent network's.
     """
     summary = sweep["summary"]
-    names = list(next(iter(summary.values())))
-    lines = [f"{'':<16}" + "".join(f"{n[:17]:>18}" for n in names)]
-    for strategy, by_name in summary.items():
-        cells = []
-        for name in names:
-            entry = by_name[name][criterion]
-            area = "-" if entry["area"] is None else f"{entry['area']:.2f}"
-            half = "-" if entry["half_size"] is None else f"{entry['half_size']:.2g}"
-            cells.append(f"{area + ' (' + half + ')':>18}")
-        lines.append(f"{strategy:<16}" + "".join(cells))
+    strategies = list(summary)
+    names = list(summary[strategies[0]])
+    lines = [f"{'':<21}" + "".join(f"{s[:19]:>21}" for s in strategies)]
+    for name in names:
+        cells = [_summary_cell(summary[s][name][criterion]) for s in strategies]
+        lines.append(f"{name:<21}" + "".join(f"{cell:>21}" for cell in cells))
     return "\n".join(lines)
+
+
+def _summary_cell(entry):
+    if entry["area"] is None:
+        return "-"
+    spread = "" if entry["area_std"] is None else f"+-{entry['area_std']:.2f}"
+    half = "-" if entry["half_size"] is None else f"{entry['half_size']:.2g}"
+    return f"{entry['area']:.2f}{spread} ({half})"
 
 
 # ----------------------------------------------------------------------------

@@ -494,3 +494,29 @@ def test_figures_draw_every_panel():
     assert matrix.axes[0].images[0].get_array().shape == (1, 4)
     merged = {"curves": sweep["curves"], "summary": sweep["summary"]}
     assert len(pt.plot_robustness(merged, "strict_accuracy").axes) == 3
+
+
+def test_summary_spread_comes_from_the_per_draw_curves():
+    draws = [[0.9, 0.6, 0.3], [0.9, 0.7, 0.5]]  # two draws over sizes 0, 1, 2
+    mean = np.mean(draws, axis=0).tolist()
+    entry = {"mean": mean, "std": [0.0] * 3, "draws": draws}
+    curves = {
+        "s": {
+            "lesion_units": {
+                "sizes": [0.0, 1.0, 2.0],
+                "tasks": {"DelayPro": {}},
+                "mean": {c: entry for c in pt.CRITERIA},
+            }
+        }
+    }
+    silent = {"DelayPro": {c: 0.3 for c in pt.CRITERIA}}
+
+    summary = pt.summarise(curves, silent)["s"]["lesion_units"]["strict_accuracy"]
+
+    # Margins over 0.3: draw 1 keeps 1, 1/2, 0 (area 1/2), draw 2 keeps
+    # 1, 2/3, 1/3 (area 2/3); the mean curve keeps 1, 7/12, 1/6.
+    assert summary["area_std"] == pytest.approx(np.std([1 / 2, 2 / 3]))
+    assert summary["area"] == pytest.approx((1 + 7 / 6 + 1 / 6) / 4)
+    assert summary["half_size"] == pytest.approx(1 + (7 / 12 - 0.5) / (7 / 12 - 1 / 6))
+    text = pt.summary_table({"summary": pt.summarise(curves, silent)})
+    assert text.split() == ["s", "lesion_units", "0.58+-0.08", "(1.2)"]
