@@ -38,6 +38,9 @@ def kernel_specs(tmp_path_factory):
 def kernel_env():
     """The test process's environment, in SMALL mode, with inline figures."""
     env = dict(os.environ, MOLAP_NP_SMALL="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    # One BLAS thread per process: notebooks that train in worker processes
+    # would otherwise oversubscribe two cores and run many times slower.
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # conftest.py sets Agg for the tests; the kernel picks its inline backend.
     env.pop("MPLBACKEND", None)
     # The kernel runs in tutorials/, so a relative PYTHONPATH (say ".") must
