@@ -754,15 +754,14 @@ def silent_accuracy(test_batches):
     }
 
 
-def summarise(curves, silent):
+def summarise(curves, silent, tasks=None):
     """``{strategy: {perturbation: {criterion: {...}}}}`` at a glance.
 
     On the mean over tasks, each entry holds ``intact`` (accuracy at size
     0), ``silent`` (the floor: a silent network's accuracy on the same
     tasks), ``area`` (``normalised_area`` above that floor), ``area_std``
-    (the std of the same area over the draws, None if any draw's is
-    undefined) and ``half_size`` (where half the margin over the floor is
-    lost).
+    (the std of the same area over the draws) and ``half_size`` (where half
+    the margin over the floor is lost).
 
     Parameters
     ----------
@@ -770,40 +769,57 @@ def summarise(curves, silent):
         ``robustness_sweep(...)["curves"]``.
     silent : dict
         ``silent_accuracy(test_batches)``.
+    tasks : sequence of str, optional
+        Average over these tasks only (say, those every strategy learned);
+        all swept tasks by default. The sweep keeps per-draw curves of the
+        mean over all tasks only, so ``area_std`` is None for a subset, as
+        it is when any draw's area is undefined.
     """
     summary = {}
     for strategy, by_name in curves.items():
         summary[strategy] = {}
         for name, curve in by_name.items():
             summary[strategy][name] = {
-                c: _summary_entry(curve, c, silent) for c in CRITERIA
+                c: _summary_entry(curve, c, silent, tasks) for c in CRITERIA
             }
     return summary
 
 
-def _summary_entry(curve, criterion, silent):
-    floor = float(np.mean([silent[t][criterion] for t in curve["tasks"]]))
-    sizes, mean = curve["sizes"], curve["mean"][criterion]["mean"]
-    areas = [
-        normalised_area(sizes, d, floor) for d in curve["mean"][criterion]["draws"]
-    ]
+def _summary_entry(curve, criterion, silent, tasks):
+    sizes = curve["sizes"]
+    if tasks is None:
+        tasks = list(curve["tasks"])
+        mean = curve["mean"][criterion]["mean"]
+        draws = curve["mean"][criterion]["draws"]
+    else:
+        missing = sorted(set(tasks) - set(curve["tasks"]))
+        if missing:
+            raise ValueError(f"tasks {missing} were not swept")
+        per_task = [curve["tasks"][t][criterion]["mean"] for t in tasks]
+        mean, draws = np.mean(per_task, axis=0).tolist(), []
+    floor = float(np.mean([silent[t][criterion] for t in tasks]))
+    areas = [normalised_area(sizes, d, floor) for d in draws]
+    defined = areas and None not in areas
     return {
         "intact": mean[0],
         "silent": floor,
         "area": normalised_area(sizes, mean, floor),
-        "area_std": None if None in areas else float(np.std(areas)),
+        "area_std": float(np.std(areas)) if defined else None,
         "half_size": half_size(sizes, mean, floor),
     }
 
 
-def summary_table(sweep, criterion="paper_accuracy"):
+def summary_table(sweep, criterion="paper_accuracy", tasks=None):
     """The summary as text: one row per perturbation, one column per strategy.
 
     Each cell is ``area +- area_std (half_size)``, with ``-`` where less
     than half the margin over a silent network was lost within the grid, or
     where a strategy's intact accuracy is no better than a silent network's.
+    ``tasks`` restricts the average to some tasks (see ``summarise``).
     """
     summary = sweep["summary"]
+    if tasks is not None:
+        summary = summarise(sweep["curves"], sweep["silent"], tasks)
     strategies = list(summary)
     names = list(summary[strategies[0]])
     lines = [f"{'':<21}" + "".join(f"{s[:19]:>21}" for s in strategies)]

@@ -520,3 +520,54 @@ def test_summary_spread_comes_from_the_per_draw_curves():
     assert summary["half_size"] == pytest.approx(1 + (7 / 12 - 0.5) / (7 / 12 - 1 / 6))
     text = pt.summary_table({"summary": pt.summarise(curves, silent)})
     assert text.split() == ["s", "lesion_units", "0.58+-0.08", "(1.2)"]
+
+
+def pass_through_network(N=N):
+    """DelayPro solved without J: each output copies its input channel.
+
+    h = tanh(0.1 x) is nearly linear, and W_out undoes the 0.1. With J and b
+    exactly 0, silencing or adding relative noise to [J b] changes nothing.
+    """
+    params = {
+        "W_in": np.zeros((N, 3)),
+        "J": np.zeros((N, N)),
+        "b": np.zeros(N),
+        "W_out": np.zeros((3, N)),
+        "b_out": np.zeros(3),
+        "h0": np.zeros(N),
+    }
+    params["W_in"][:3] = 0.1 * np.eye(3)
+    params["W_out"][:, :3] = np.eye(3) / np.tanh(0.1)
+    return TaskNetwork("DelayPro", params, MODULES)
+
+
+def test_network_that_ignores_J_keeps_all_its_margin():
+    result = two_task_result("separate", False)
+    result.networks["DelayPro"] = pass_through_network()
+    batches = {"DelayPro": batch("DelayPro"), "DelayAnti": batch("DelayAnti")}
+    sweep = pt.robustness_sweep(
+        {"separate": result},
+        batches,
+        ["silence_weights", "weight_noise"],
+        draws=2,
+        rng=np.random.default_rng(0),
+    )
+
+    subset = pt.summarise(sweep["curves"], sweep["silent"], ["DelayPro"])
+
+    for name in ("silence_weights", "weight_noise"):
+        for criterion in pt.CRITERIA:
+            entry = subset["separate"][name][criterion]
+            # The paper band is relative: a target of -1 (0 after mapping)
+            # leaves no room, so even a perfect copy misses some channels.
+            assert entry["intact"] > 0.75
+            assert entry["area"] == 1.0 and entry["half_size"] is None
+            assert entry["area_std"] is None
+    whole = sweep["summary"]["separate"]["weight_noise"]["paper_accuracy"]
+    anti = result.networks["DelayAnti"].evaluate(batches["DelayAnti"])
+    own = subset["separate"]["weight_noise"]["paper_accuracy"]
+    assert whole["intact"] == pytest.approx(
+        (own["intact"] + anti["paper_accuracy"]) / 2
+    )
+    with pytest.raises(ValueError, match="not swept"):
+        pt.summarise(sweep["curves"], sweep["silent"], ["MultiMem"])
