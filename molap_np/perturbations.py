@@ -1063,12 +1063,32 @@ def _cmd_perturb_timing(args):
         results, batches, draws=args.draws, rng=rng, verbose=args.verbose
     )
     runs = _count_runs(sweep)
+    per_run = sweep["seconds"] / runs
+    floor = _bare_forward_seconds(results, batches)
     print(
         f"default sweep: {len(results)} strategies x {len(TASK_NAMES)} tasks, "
         f"{len(sweep['curves']['molap'])} perturbations, {args.draws} draws, "
         f"batch {args.batch_size}: {runs} forward passes in "
-        f"{sweep['seconds']:.0f} s ({1e3 * sweep['seconds'] / runs:.1f} ms each)"
+        f"{sweep['seconds']:.0f} s ({1e3 * per_run:.1f} ms each)"
     )
+    print(
+        f"bare forward pass of the same networks: {1e3 * floor:.1f} ms; "
+        f"sweep / bare = {per_run / floor:.2f}"
+    )
+
+
+def _bare_forward_seconds(results, batches, repeats=3):
+    """Mean time of one intact forward pass, over every task network."""
+    networks = [
+        (net, batches[task])
+        for result in results.values()
+        for task, net in result.networks.items()
+    ]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for net, batch in networks:
+            run_network(net, batch.inputs)
+    return (time.perf_counter() - start) / (repeats * len(networks))
 
 
 def _count_runs(sweep):

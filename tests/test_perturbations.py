@@ -571,3 +571,16 @@ def test_network_that_ignores_J_keeps_all_its_margin():
     )
     with pytest.raises(ValueError, match="not swept"):
         pt.summarise(sweep["curves"], sweep["silent"], ["MultiMem"])
+
+
+def test_timing_command_runs_the_default_sweep_on_stand_ins(capsys):
+    from molap_np.cli import main
+
+    assert main(["perturb-timing", "--draws", "1", "--batch-size", "2"]) == 0
+
+    out = capsys.readouterr().out
+    # 45 intact runs, then per task network: 4 sizes x 5 perturbations and
+    # (2 random + 1 exact) x 4 block perturbations, one draw each.
+    assert "5 strategies x 9 tasks, 9 perturbations" in out
+    assert f"{45 + 45 * (4 * 5 + 3 * 4)} forward passes" in out
+    assert "sweep / bare" in out
