@@ -809,6 +809,51 @@ def _summary_entry(curve, criterion, silent, tasks):
     }
 
 
+def learned_tasks(curves, threshold=0.8, criterion="strict_accuracy"):
+    """The strategies to compare and the tasks every one of them learned.
+
+    A strategy cannot lose a skill it never had: a task at the silent floor
+    adds nothing to the margin, so a summary over all tasks rests on the
+    tasks each strategy did learn, which differ between strategies. This
+    picks a common set. A strategy that learned no task to ``threshold``
+    (intact ``criterion`` accuracy) is left out of the choice; the tasks are
+    those every remaining strategy learned.
+
+    Parameters
+    ----------
+    curves : dict
+        ``robustness_sweep(...)["curves"]``; every curve starts at size 0,
+        the intact network.
+
+    Returns
+    -------
+    dict
+        ``strategies`` and ``tasks`` (lists, possibly empty), ``left_out``
+        (strategies that learned no task), ``threshold`` and ``criterion``.
+    """
+
+    def intact(strategy, task):
+        curve = next(iter(curves[strategy].values()))
+        return curve["tasks"][task][criterion]["mean"][0]
+
+    strategies, left_out = [], []
+    for strategy, by_name in curves.items():
+        tasks = next(iter(by_name.values()))["tasks"]
+        learned = any(intact(strategy, t) >= threshold for t in tasks)
+        (strategies if learned else left_out).append(strategy)
+    tasks = []
+    if strategies:
+        swept = next(iter(curves[strategies[0]].values()))["tasks"]
+        tasks = [t for t in swept if all(intact(s, t) >= threshold for s in strategies)]
+    return {
+        "strategies": strategies,
+        "tasks": tasks,
+        "left_out": left_out,
+        "threshold": threshold,
+        "criterion": criterion,
+    }
+
+
 def summary_table(sweep, criterion="paper_accuracy", tasks=None):
     """The summary as text: one row per perturbation, one column per strategy.
 

@@ -414,7 +414,7 @@ def run_pipeline(
     total = len(units) * (1 + UNIT_COSTS["perturb"]) + sum(u.cost for u in gen_units)
     progress = Progress(total, verbose)
 
-    timing = {}
+    timing = {}  # wall seconds of each stage in this invocation
     tic = time.perf_counter()
     trained = run_units(out_dir, seed, units, "strategies", workers, progress)
     timing["strategies"] = time.perf_counter() - tic
@@ -440,6 +440,25 @@ def run_pipeline(
     generalisation = generalisation_summary(
         out_dir, settings, seed, records, list(folds.values())
     )
+    stages = {
+        "strategies": records,
+        "perturbations": list(perturbed.values()),
+        "generalisation": list(folds.values()),
+    }
+    timing = {
+        "stages": {
+            stage: {
+                "wall": round(timing[stage], 1),
+                "units": len(done),
+                "unit_seconds": round(sum(u["seconds"] for u in done), 1),
+            }
+            for stage, done in stages.items()
+        },
+        "resumed": resumed,
+        "units": {
+            u["unit"]: round(u["seconds"], 1) for done in stages.values() for u in done
+        },
+    }
     results = write_report(
         out_dir,
         preset,

@@ -15,9 +15,14 @@
                               "extra": {...}},
                     "molap_cca": ..., "no_pretraining": ..., "separate": ...,
                     "dni": ..., "joint": ...},
-     "perturbations": {"summary": ..., "curves": ..., "module_silencing": ...},
+     "perturbations": {"summary": ..., "curves": ..., "silent": ...,
+                       "learned": {"strategies": [...], "tasks": [...],
+                                   "summary": ...},
+                       "module_silencing": ...},
      "generalisation": {...},
-     "timing": {"strategies": ..., ...}}
+     "timing": {"stages": {"strategies": {"wall": ..., "units": ...,
+                                          "unit_seconds": ...}, ...},
+                "resumed": false, "units": {unit name: seconds}}}
 
 Wall-clock times appear under ``timing`` only, so two runs of the same
 study give the same file apart from that key.
@@ -76,22 +81,38 @@ def _strip_seconds(obj):
 
 
 def merge_sweeps(units):
-    """Per-strategy sweep units as one sweep with every strategy's curves."""
+    """Per-strategy sweep units as one sweep with every strategy's curves.
+
+    Adds the summary over the tasks every strategy learned
+    (``perturbations.learned_tasks``): the fair comparison when the
+    strategies learned different tasks.
+    """
+    from .perturbations import learned_tasks, summarise
+
     curves, summary, modules = {}, {}, {}
     for unit in units:
         curves.update(unit["sweep"]["curves"])
         summary.update(unit["sweep"]["summary"])
         modules.update(unit["module_silencing"])
-    return {"curves": curves, "summary": summary, "module_silencing": modules}
+    # Every unit swept the same test batches, so their silent floors agree.
+    silent = units[0]["sweep"]["silent"] if units else {}
+    learned = learned_tasks(curves) if curves else {"strategies": [], "tasks": []}
+    compared = {s: curves[s] for s in learned["strategies"]}
+    learned["summary"] = (
+        summarise(compared, silent, learned["tasks"]) if learned["tasks"] else None
+    )
+    return {
+        "curves": curves,
+        "summary": summary,
+        "silent": silent,
+        "learned": learned,
+        "module_silencing": modules,
+    }
 
 
 def assemble(preset, seed, settings, records, sweeps, generalisation, timing):
     """Everything the report shows, as the JSON-ready results dict."""
     strategies = {r["strategy"]: strategy_entry(r) for r in records}
-    timing = {
-        **{k: round(v, 1) for k, v in timing.items()},
-        "units": {u["unit"]: round(u["seconds"], 1) for u in [*records, *sweeps]},
-    }
     return {
         "seed": seed,
         "preset": preset,
@@ -130,9 +151,13 @@ def _pct(value):
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def robustness_table(results, criterion="paper_accuracy"):
-    """Markdown: each perturbation's retained margin over silence (1 = none lost)."""
-    summary = results["perturbations"]["summary"]
+def robustness_table(summary, criteria=CRITERIA):
+    """Markdown: each perturbation's retained margin over silence (1 = none lost).
+
+    ``summary`` is ``{strategy: {perturbation: {criterion: {"area": ...}}}}``
+    (``perturbations.summarise``); each cell gives the area under each of
+    ``criteria``, separated by a slash.
+    """
     names = list(summary)
     perturbations = list(summary[names[0]])
     lines = [
@@ -142,10 +167,43 @@ def robustness_table(results, criterion="paper_accuracy"):
     for p in perturbations:
         cells = []
         for n in names:
-            area = summary[n][p][criterion]["area"]
-            cells.append("–" if area is None else f"{area:.2f}")
+            areas = [summary[n][p][c]["area"] for c in criteria]
+            cells.append(" / ".join("–" if a is None else f"{a:.2f}" for a in areas))
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def robustness_section(perturbations):
+    """The report's robustness tables, over all tasks and over learned ones."""
+    learned = perturbations["learned"]
+    lines = [
+        "Share of the intact margin over a silent network that survives, "
+        "averaged over each perturbation's range of sizes (mean over tasks; "
+        "1.00: no loss, 0.00: no better than a silent network; – where the "
+        "intact network is not above the silent one). Cells: paper accuracy "
+        "/ strict accuracy. The std of each area over the draws is in "
+        "`results.json`.",
+        "",
+        "All tasks:",
+        "",
+        robustness_table(perturbations["summary"]),
+        "",
+    ]
+    if learned["summary"] is None:
+        lines += ["No task was learned by every strategy (strict accuracy ≥ 0.8).", ""]
+        return lines
+    left_out = ", ".join(LABELS.get(s, s) for s in learned["left_out"])
+    lines += [
+        f"The tasks every strategy learned (intact strict accuracy ≥ "
+        f"{learned['threshold']}: {', '.join(learned['tasks'])}"
+        + (f"; left out, having learned no task: {left_out}" if left_out else "")
+        + "). A strategy cannot lose a skill it never had, so this is the "
+        "fairer comparison when strategies learned different tasks:",
+        "",
+        robustness_table(learned["summary"]),
+        "",
+    ]
+    return lines
 
 
 def _save(fig, out_dir, name):
@@ -260,13 +318,7 @@ def render_markdown(results, figures, generalisation_table):
         _figure(figures, "dni", "DNI accuracy matrix"),
         "## Robustness",
         "",
-        "Share of the intact margin over a silent network that survives, "
-        "averaged over each perturbation's range of sizes (paper accuracy, "
-        "mean over tasks; 1.00: no loss, 0.00: no better than a silent "
-        "network; – where the intact network is not above the silent one):",
-        "",
-        robustness_table(results),
-        "",
+        *robustness_section(results["perturbations"]),
         _figure(figures, "robustness", "robustness curves"),
         _figure(figures, "modules", "accuracy lost when a module is silenced"),
         "## Generalisation",
@@ -276,12 +328,16 @@ def render_markdown(results, figures, generalisation_table):
         _figure(figures, "generalisation", "held-out task learning"),
         "## Timing",
         "",
-        "| stage | seconds |",
-        "|---|---:|",
+        "Wall: seconds this stage took in the invocation that wrote the "
+        "report (a resumed run counts only the units it ran itself). Unit "
+        "seconds: the sum of each unit's own run time, whenever it ran; with "
+        "two workers the wall time of a stage is about half of it.",
+        "",
+        "| stage | units | wall seconds | unit seconds |",
+        "|---|---:|---:|---:|",
         *[
-            f"| {k} | {v} |"
-            for k, v in results["timing"].items()
-            if not isinstance(v, dict)
+            f"| {k} | {v['units']} | {v['wall']} | {v['unit_seconds']} |"
+            for k, v in results["timing"]["stages"].items()
         ],
         "",
     ]

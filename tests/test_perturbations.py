@@ -584,3 +584,35 @@ def test_timing_command_runs_the_default_sweep_on_stand_ins(capsys):
     assert "5 strategies x 9 tasks, 9 perturbations" in out
     assert f"{45 + 45 * (4 * 5 + 3 * 4)} forward passes" in out
     assert "sweep / bare" in out
+
+
+def _intact_curves(intact):
+    """Sweep-shaped curves whose size-0 strict accuracies are ``intact``."""
+    curves = {}
+    for strategy, by_task in intact.items():
+        tasks = {
+            task: {"strict_accuracy": {"mean": [a, a / 2]}}
+            for task, a in by_task.items()
+        }
+        curves[strategy] = {"lesion_units": {"sizes": [0, 0.1], "tasks": tasks}}
+    return curves
+
+
+def test_learned_tasks_keeps_tasks_every_learning_strategy_learned():
+    curves = _intact_curves(
+        {
+            "a": {"T1": 0.9, "T2": 0.95, "T3": 0.5},
+            "b": {"T1": 0.8, "T2": 0.2, "T3": 0.99},
+            "never": {"T1": 0.1, "T2": 0.3, "T3": 0.79},
+        }
+    )
+    chosen = pt.learned_tasks(curves, threshold=0.8)
+    # T1 is the only task at or above 0.8 for both a and b; "never" learned
+    # nothing and would otherwise empty the set.
+    assert chosen["strategies"] == ["a", "b"]
+    assert chosen["left_out"] == ["never"]
+    assert chosen["tasks"] == ["T1"]
+    # At 0.96 only b learned a task (T3); at 1 nobody did.
+    stricter = pt.learned_tasks(curves, threshold=0.96)
+    assert (stricter["strategies"], stricter["tasks"]) == (["b"], ["T3"])
+    assert pt.learned_tasks(curves, threshold=1.0)["tasks"] == []

@@ -40,6 +40,14 @@ def test_tiny_run_writes_report_and_documented_json(tiny_run):
             assert 0.0 <= scores["strict_accuracy"] <= 1.0
     for key in ("perturbations", "generalisation", "timing"):
         assert on_disk[key]
+    learned = on_disk["perturbations"]["learned"]
+    assert set(learned["strategies"]) | set(learned["left_out"]) == {
+        "molap_cca",
+        *STRATEGIES,
+    }
+    stages = on_disk["timing"]["stages"]
+    assert [stages[s]["units"] for s in stages] == [6, 6, 1]
+    assert on_disk["timing"]["resumed"] is False
     report = (out / "report.md").read_text()
     assert "## Robustness" in report and "## Generalisation" in report
     for line in report.splitlines():
@@ -66,6 +74,7 @@ def test_interrupted_run_resumes_to_the_same_results(tiny_run, tmp_path, monkeyp
     # Serial after parallel: the results may not depend on the worker count.
     resumed = pipeline.run_pipeline("tiny", out, seed=3, workers=1, verbose=False)
     assert _without_timing(resumed) == _without_timing(reference)
+    assert resumed["timing"]["resumed"] is True
 
 
 def test_other_arguments_against_a_run_folder_are_refused(tiny_run):
