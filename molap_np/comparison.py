@@ -44,7 +44,7 @@ import zlib
 import numpy as np
 
 from .files import atomic_write, write_json
-from .plotting import STRATEGY_COLORS
+from .plotting import STRATEGY_COLORS, STRATEGY_LABELS
 from .strategies import (
     STRATEGY_NAMES,
     check_strategy,
@@ -56,19 +56,12 @@ from .strategies.base import check_tasks
 from .tasks import TASK_NAMES, make_batch
 
 CRITERIA = ("paper_accuracy", "strict_accuracy")
-LABELS = {
-    "molap": "MoLaP",
-    "molap_cca": "MoLaP (paper's CCA)",
-    "no_pretraining": "no pre-training",
-    "separate": "separate networks",
-    "dni": "DNI",
-    "joint": "joint network",
-}
+LABELS = STRATEGY_LABELS
 # Rough training cost of each strategy relative to MoLaP's, at equal steps
 # per task: the largest start first when strategies run in parallel.
 RELATIVE_COST = {"dni": 2.2, "joint": 2.0, "separate": 2.0, "molap": 1.2}
 MAX_LOSS_POINTS = 100
-COLORS = {**STRATEGY_COLORS, "molap_cca": "#a6761d"}
+COLORS = STRATEGY_COLORS
 
 
 def strategy_rng(seed, name):
@@ -278,7 +271,19 @@ def plot_accuracy(comparison, criterion="paper_accuracy"):
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(criterion.replace("_", " "))
-    ax.legend(ncol=len(strategies), fontsize=8, loc="lower left", frameon=False)
+    ax.set_title(
+        f"{criterion.replace('_', ' ')} on held-out trials: "
+        "which strategy learns which task",
+        fontsize=10,
+    )
+    # Above the axes, so that no bar hides behind it.
+    ax.legend(
+        ncol=len(strategies),
+        fontsize=8,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.08),
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 

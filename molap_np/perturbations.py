@@ -937,6 +937,12 @@ def module_silencing(results, test_batches):
 # Figures
 
 
+def _label(strategy):
+    from .plotting import STRATEGY_LABELS
+
+    return STRATEGY_LABELS.get(strategy, strategy)
+
+
 def _color(strategy):
     from .plotting import STRATEGY_COLORS
 
@@ -979,7 +985,9 @@ def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols
             mean = np.array(curve["mean"][criterion]["mean"])
             std = np.array(curve["mean"][criterion]["std"])
             color = _color(strategy)
-            ax.plot(curve["sizes"], mean, "o-", ms=3, color=color, label=strategy)
+            ax.plot(
+                curve["sizes"], mean, "o-", ms=3, color=color, label=_label(strategy)
+            )
             ax.fill_between(
                 curve["sizes"], mean - std, mean + std, color=color, alpha=0.2
             )
@@ -995,6 +1003,11 @@ def plot_robustness(sweep, criterion="paper_accuracy", perturbations=None, ncols
     for ax in axes[:, 0]:
         ax.set_ylabel(criterion.replace("_", " "))
     axes.flat[0].legend(fontsize=7, frameon=False)
+    fig.suptitle(
+        f"{criterion.replace('_', ' ')} under growing damage, mean over tasks "
+        "(shaded: std over draws; dashed: a silent network)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 
@@ -1011,7 +1024,7 @@ def plot_task_curves(sweep, perturbation, criterion="paper_accuracy"):
         curve = by_name[perturbation]
         for task, by_criterion in curve["tasks"].items():
             ax.plot(curve["sizes"], by_criterion[criterion]["mean"], ".-", label=task)
-        ax.set_title(strategy, fontsize=10, color=_color(strategy))
+        ax.set_title(_label(strategy), fontsize=10, color=_color(strategy))
         ax.set_xlabel(get_perturbation(perturbation).unit, fontsize=8)
         ax.set_ylim(0, 1.02)
     axes[0, 0].set_ylabel(criterion.replace("_", " "))
@@ -1052,7 +1065,7 @@ def plot_module_silencing(table, criterion="paper_accuracy"):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
         ax.set_xticks(range(len(entry["blocks"])), entry["blocks"], rotation=45)
         ax.set_yticks(range(len(tasks)), tasks if ax is axes[0, 0] else [])
-        title = strategy + (" (control)" if entry["control"] else "")
+        title = _label(strategy) + (" (control)" if entry["control"] else "")
         ax.set_title(title, fontsize=10, color=_color(strategy))
     fig.colorbar(image, ax=axes[0].tolist(), label=f"{criterion} lost", shrink=0.8)
     return fig

@@ -98,6 +98,8 @@ PRESETS = {
         "workers": 2,
     },
     "paper": {
+        # The settings of MOLAP.md. Scaling the quick run's unit times by
+        # steps x batch size: about 28 CPU hours, some 15 hours on 2 cores.
         "tasks": list(TASK_NAMES),
         "test_trials": 1000,
         "designs": {"molap": "response-cca", "molap_cca": "cca"},
@@ -491,9 +493,9 @@ def add_command(subparsers):
         "--preset",
         default="quick",
         choices=PRESET_NAMES,
-        help="quick: the full study at reduced size (about 15 min on 2 cores, "
-        "the default); paper: the paper's settings (many hours); tiny: a "
-        "smoke test (about a minute)",
+        help="quick: the full study at reduced size (the default; 11 min on "
+        "2 idle cores); paper: the paper's settings (estimated 15 h on 2 "
+        "cores); tiny: a smoke test (under a minute)",
     )
     sub.add_argument(
         "--out", default="molap_results", help="output folder (default molap_results)"

@@ -12,10 +12,20 @@ from .tasks import DIRECTION_TASKS, T, check_task
 DT_MS = 10
 STRATEGY_COLORS = {
     "molap": "#1b9e77",
+    "molap_cca": "#a6761d",
     "no_pretraining": "#7570b3",
     "separate": "#d95f02",
     "dni": "#e7298a",
     "joint": "#66a61e",
+}
+# The strategies' names in tables, legends and titles.
+STRATEGY_LABELS = {
+    "molap": "MoLaP",
+    "molap_cca": "MoLaP (paper's CCA)",
+    "no_pretraining": "no pre-training",
+    "separate": "separate networks",
+    "dni": "DNI",
+    "joint": "joint network",
 }
 
 

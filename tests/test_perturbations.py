@@ -487,9 +487,10 @@ def test_figures_draw_every_panel():
     panels = [ax for ax in curves.axes if ax.has_data()]
     assert len(panels) == 3
     labels = [line.get_label() for line in panels[0].lines]
+    # The legend names strategies as every figure of the project does.
     assert [label for label in labels if not label.startswith("_")] == [
-        "molap",
-        "separate",
+        "MoLaP",
+        "separate networks",
     ]
     assert matrix.axes[0].images[0].get_array().shape == (1, 4)
     merged = {"curves": sweep["curves"], "summary": sweep["summary"]}
