@@ -969,11 +969,12 @@ def _cmd_compare(args):
     import matplotlib
 
     matplotlib.use("Agg")
-    from .files import write_json
+    from .files import atomic_write, write_json
     from .task_learning import TaskLearningConfig
 
-    task_config = TaskLearningConfig()
-    task_config.steps = args.steps
+    task_config = TaskLearningConfig(
+        steps=args.steps, lr=args.lr, input_scale=args.input_scale
+    )
     pretrain_config = PretrainConfig()
     if args.pretrain_steps is not None:
         pretrain_config.steps = args.pretrain_steps
@@ -990,9 +991,9 @@ def _cmd_compare(args):
     base = os.path.join(args.out, "compare_primitives")
     write_json(base + ".json", results)
     table = comparison_table(results)
-    with open(base + ".md", "w") as f:
-        f.write(table)
-    plot_comparison(results).savefig(base + ".png", dpi=120)
+    atomic_write(base + ".md", lambda f: f.write(table.encode()))
+    figure = plot_comparison(results)
+    atomic_write(base + ".png", lambda f: figure.savefig(f, format="png", dpi=120))
     print(table)
     print(f"wrote {base}.json, .md, .png in {results['seconds']:.0f} s")
 
@@ -1015,6 +1016,15 @@ def add_command(subparsers):
     )
     sub.add_argument("--seeds", type=int, default=3, help="seeds 0 .. n-1")
     sub.add_argument("--steps", type=int, default=500, help="steps per task")
+    sub.add_argument(
+        "--lr", type=float, default=1e-2, help="task learning rate (default 1e-2)"
+    )
+    sub.add_argument(
+        "--input-scale",
+        type=float,
+        default=1.0,
+        help="std of fresh input weights relative to MOLAP.md's (default 1)",
+    )
     sub.add_argument("--pretrain-steps", type=int, help="steps per module")
     sub.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
     sub.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES)
