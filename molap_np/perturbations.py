@@ -694,16 +694,23 @@ def robustness_sweep(
 # One number per strategy and perturbation
 
 
-def retained(accuracy, floor=0.0):
+# Smallest intact margin over the floor for which a retained fraction is
+# given. Below it the ratio divides test-batch noise by test-batch noise
+# (on 64 trials per task one trial is 0.016 of a task's accuracy) and can
+# reach -100 for a strategy that barely learned its tasks.
+MIN_MARGIN = 0.05
+
+
+def retained(accuracy, floor=0.0, min_margin=MIN_MARGIN):
     """Fraction of the intact margin over ``floor`` left at each size.
 
     ``(accuracy - floor) / (accuracy[0] - floor)``: 1 at size 0, 0 where the
     network is no better than the floor (below 0 if worse). None if the
-    intact accuracy does not exceed the floor.
+    intact accuracy is less than ``min_margin`` above the floor.
     """
     accuracy = np.asarray(accuracy, float)
     margin = accuracy[0] - floor
-    if margin <= 0:
+    if margin < min_margin:
         return None
     return (accuracy - floor) / margin
 
@@ -859,7 +866,8 @@ def summary_table(sweep, criterion="paper_accuracy", tasks=None):
 
     Each cell is ``area +- area_std (half_size)``, with ``-`` where less
     than half the margin over a silent network was lost within the grid, or
-    where a strategy's intact accuracy is no better than a silent network's.
+    where a strategy's intact accuracy is less than ``MIN_MARGIN`` above a
+    silent network's.
     ``tasks`` restricts the average to some tasks (see ``summarise``).
     """
     summary = sweep["summary"]

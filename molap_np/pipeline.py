@@ -85,11 +85,11 @@ PRESETS = {
     "quick": {
         # Batches of 32 trials. Task learning on frozen weights (MoLaP, the
         # control, the generalisation folds): 1,000 steps per task at lr 3e-2
-        # with input weights drawn at 0.3 times MOLAP.md's scale, the settings
-        # that reach the paper's accuracy here (README). The whole-network
-        # strategies keep their quick defaults of 500 steps per task: a step
-        # costs them about twice as much (N = 200, every weight trained), so
-        # each strategy gets about the same time per task.
+        # with input weights drawn at 0.3 times MOLAP.md's scale, the best
+        # settings of the README's screen. The whole-network strategies keep
+        # their quick defaults of 500 steps per task: a step costs them about
+        # twice as much (N = 200, every weight trained), so each strategy
+        # gets about the same time per task.
         "tasks": list(TASK_NAMES),
         "test_trials": 500,
         "designs": {"molap": "response-cca", "molap_cca": "cca"},
@@ -507,7 +507,7 @@ def add_command(subparsers):
         "--preset",
         default="quick",
         choices=PRESET_NAMES,
-        help="quick: the full study at reduced size (the default; 11 min on "
+        help="quick: the full study at reduced size (the default; 13 min on "
         "2 idle cores); paper: the paper's settings (estimated 15 h on 2 "
         "cores); tiny: a smoke test (under a minute)",
     )

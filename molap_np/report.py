@@ -44,6 +44,7 @@ from .comparison import (
     plot_dni_matrix,
 )
 from .files import atomic_write, write_json
+from .perturbations import MIN_MARGIN
 
 CRITERIA = ("paper_accuracy", "strict_accuracy")
 
@@ -83,19 +84,21 @@ def _strip_seconds(obj):
 def merge_sweeps(units):
     """Per-strategy sweep units as one sweep with every strategy's curves.
 
-    Adds the summary over the tasks every strategy learned
+    The summaries are computed again from the curves, so that a report
+    written from stored units follows the current summary rules. Adds the
+    summary over the tasks every strategy learned
     (``perturbations.learned_tasks``): the fair comparison when the
     strategies learned different tasks.
     """
     from .perturbations import learned_tasks, summarise
 
-    curves, summary, modules = {}, {}, {}
+    curves, modules = {}, {}
     for unit in units:
         curves.update(unit["sweep"]["curves"])
-        summary.update(unit["sweep"]["summary"])
         modules.update(unit["module_silencing"])
     # Every unit swept the same test batches, so their silent floors agree.
     silent = units[0]["sweep"]["silent"] if units else {}
+    summary = summarise(curves, silent) if curves else {}
     learned = learned_tasks(curves) if curves else {"strategies": [], "tasks": []}
     compared = {s: curves[s] for s in learned["strategies"]}
     learned["summary"] = (
@@ -180,7 +183,8 @@ def robustness_section(perturbations):
         "Share of the intact margin over a silent network that survives, "
         "averaged over each perturbation's range of sizes (mean over tasks; "
         "1.00: no loss, 0.00: no better than a silent network; – where the "
-        "intact network is not above the silent one). Cells: paper accuracy "
+        f"intact network is less than {MIN_MARGIN} above a silent one, a "
+        "margin too small to divide by). Cells: paper accuracy "
         "/ strict accuracy. The std of each area over the draws is in "
         "`results.json`.",
         "",

@@ -439,6 +439,18 @@ def test_summaries_measure_the_margin_over_a_floor():
     assert pt.retained([0.3, 0.3, 0.3], 0.4) is None
 
 
+def test_no_summary_over_a_margin_within_test_noise():
+    # An intact network 0.01 above the floor that falls 1.0 below it would
+    # "retain" -100 of its margin: the summary must be undefined instead.
+    floor = 0.5
+    barely = [floor + 0.01, floor - 1.0]
+    assert pt.retained(barely, floor) is None
+    assert pt.normalised_area([0.0, 1.0], barely, floor) is None
+    assert pt.half_size([0.0, 1.0], barely, floor) is None
+    clear = [floor + pt.MIN_MARGIN, floor]
+    assert pt.retained(clear, floor) == pytest.approx([1.0, 0.0])
+
+
 def test_half_size_interpolates_between_grid_points():
     assert pt.half_size([0.0, 1.0, 2.0], [1.0, 0.9, 0.3]) == pytest.approx(
         1.0 + 0.4 / 0.6
